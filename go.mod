@@ -1,0 +1,3 @@
+module github.com/axprobe/axprobe
+
+go 1.26.8

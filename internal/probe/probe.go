@@ -1,0 +1,100 @@
+// Package probe holds one prober per protocol an Axigen node serves (SMTP, IMAP, POP3,
+// HTTP, the Axigen CLI, plain TCP) and the local gates that tell whether the service runs on
+// this node (VIP, process, storage).
+//
+// Every prober has the same shape: Probe(ctx, trace) error. It honours ctx's deadline in
+// every phase, records each phase in the trace, and returns nil or an *Error that says why
+// (a Reason from a closed set) and where (the phase).
+package probe
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/secret"
+)
+
+// Prober checks one thing once. Implementations are safe for concurrent use: all per-run
+// state lives in the call.
+type Prober interface {
+	Probe(ctx context.Context, t *Trace) error
+}
+
+// Spec says what to probe and how. Which fields matter depends on Protocol; New rejects a
+// Spec whose fields do not make sense for it.
+type Spec struct {
+	Protocol string // one of Protocols()
+	Address  string // host:port for network probes
+
+	TLS                TLSMode // "" means none
+	CAFile             string  // PEM bundle to verify the server with; system roots when empty
+	ServerName         string  // name to verify the certificate for; the address's host when empty
+	InsecureSkipVerify bool    // record the certificate but do not fail on it
+
+	Username string        // login (SMTP AUTH, IMAP LOGIN, POP3 USER, CLI USER); empty: no login
+	Password secret.Secret // used only when Username is set
+
+	BannerRegex string // greeting must match (SMTP, IMAP, POP3, CLI welcome text)
+	HeloName    string // SMTP EHLO name; "axprobe.localhost" when empty
+	Mailbox     string // IMAP mailbox to EXAMINE after login; "INBOX" when empty
+
+	Path            string // HTTP path; "/" when empty
+	ExpectStatus    int    // HTTP status expected; 200 when 0
+	ExpectBody      string // HTTP body must match this regular expression
+	ExpectHeader    string // HTTP header that must be present, "Name: regex"
+	FollowRedirects bool   // HTTP: follow redirects (not followed by default)
+
+	// Local gates.
+	VIP         string // address that must be plumbed on a local interface
+	PidFile     string // process gate: file holding the pid
+	ProcessName string // process gate: executable base name the pid must belong to
+	StoragePath string // storage gate: mount point that must be writable
+}
+
+// Protocols lists the protocol names New accepts.
+func Protocols() []string {
+	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "vip", "process", "storage"}
+}
+
+// New returns the prober for spec, or an error naming the bad field.
+func New(spec Spec) (Prober, error) {
+	switch spec.TLS {
+	case "", TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return nil, fmt.Errorf("tls: %q is not one of none, starttls, implicit", spec.TLS)
+	}
+	switch spec.Protocol {
+	case "smtp":
+		return newSMTP(spec)
+	case "imap":
+		return newIMAP(spec)
+	case "pop3":
+		return newPOP3(spec)
+	case "http":
+		return newHTTP(spec)
+	case "cli":
+		return newCLI(spec)
+	case "tcp":
+		return newTCP(spec)
+	case "vip":
+		return newVIPGate(spec)
+	case "process":
+		return newProcessGate(spec)
+	case "storage":
+		return newStorageGate(spec)
+	}
+	return nil, fmt.Errorf("protocol: %q is not one of %v", spec.Protocol, Protocols())
+}
+
+// Run runs p once with a hard timeout and returns the finished trace and the outcome. The
+// error, when not nil, is always an *Error.
+func Run(ctx context.Context, p Prober, timeout time.Duration) (*Trace, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := NewTrace()
+	err := p.Probe(ctx, t)
+	err = Wrap(ctx, t, err)
+	t.Finish()
+	return t, err
+}
