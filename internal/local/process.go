@@ -1,0 +1,179 @@
+package local
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// maxPidFile bounds how much of a pidfile is read: a pid is at most a few digits, and a
+// pidfile pointing at something huge must not cost memory.
+const maxPidFile = 64
+
+// commLen is the kernel's limit on /proc/<pid>/comm (TASK_COMM_LEN minus the NUL).
+const commLen = 15
+
+// CheckProcess finds the live process the service runs as and returns its pid.
+//
+// With a pidfile, the pid it holds must be running, must not be a zombie and, when name is
+// not empty, must be name. With only a name, /proc is scanned for a live process that is
+// name. A process "is" name when the base name of its executable (/proc/<pid>/exe, with
+// symlinks resolved, so /opt/axigen/bin/axigen → axigen-10.6 counts as axigen-10.6) is name,
+// or when its command name (/proc/<pid>/comm, the name it was started by) is name. name may
+// be a path; only its base name is compared.
+//
+// Errors name the pidfile or pid and say what is wrong with it:
+// "pidfile /x: no such file", "pidfile /x: \"abc\" is not a pid", "pid 1234 is not
+// running", "pid 1234 is bash, not axigen".
+func CheckProcess(pidfile, name string) (int, error) {
+	if name != "" {
+		name = filepath.Base(name)
+	}
+	switch {
+	case pidfile != "":
+		pid, err := readPidFile(pidfile)
+		if err != nil {
+			return 0, err
+		}
+		if err := checkPid(pid, name); err != nil {
+			return 0, err
+		}
+		return pid, nil
+	case name != "":
+		return findProcess(name)
+	}
+	return 0, errors.New("process check needs a pidfile or a process name")
+}
+
+func readPidFile(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", path, describe(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPidFile+1))
+	if err != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", path, describe(err))
+	}
+	pid, err := parsePid(b)
+	if err != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", path, err)
+	}
+	return pid, nil
+}
+
+// parsePid parses a pidfile's content: a positive decimal number, optionally surrounded by
+// white space.
+func parsePid(b []byte) (int, error) {
+	if len(b) > maxPidFile {
+		return 0, fmt.Errorf("longer than %d bytes, not a pid", maxPidFile)
+	}
+	text := strings.TrimSpace(string(b))
+	pid, err := strconv.Atoi(text)
+	if err != nil || pid <= 0 || text[0] == '+' {
+		return 0, fmt.Errorf("%q is not a pid", text)
+	}
+	return pid, nil
+}
+
+// describe shortens the common file errors to what an operator needs to read.
+func describe(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("no such file")
+	case errors.Is(err, fs.ErrPermission):
+		return errors.New("permission denied")
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkPid says whether pid is running, not a zombie and (when name is set) is name.
+func checkPid(pid int, name string) error {
+	state, err := procState(pid)
+	if err != nil {
+		return err
+	}
+	if state == 'Z' || state == 'X' {
+		return fmt.Errorf("pid %d is not running (zombie)", pid)
+	}
+	if name == "" {
+		return nil
+	}
+	exe, comm := procNames(pid)
+	if exe == name || comm == name || (len(name) > commLen && comm == name[:commLen]) {
+		return nil
+	}
+	is := exe
+	if is == "" {
+		is = comm
+	}
+	if is == "" {
+		is = "an unknown program"
+	}
+	return fmt.Errorf("pid %d is %s, not %s", pid, is, name)
+}
+
+// procState returns the state letter of pid from /proc/<pid>/stat.
+func procState(pid int) (byte, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("pid %d is not running", pid)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pid %d: %w", pid, describe(err))
+	}
+	// "pid (comm) S ...": comm may itself contain ") ", so the state follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, fmt.Errorf("pid %d: cannot parse /proc/%d/stat", pid, pid)
+	}
+	return b[i+2], nil
+}
+
+// procNames returns the base name of pid's executable and its command name; either is ""
+// when it cannot be read (kernel threads, a process that just exited).
+func procNames(pid int) (exe, comm string) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	if target, err := os.Readlink(dir + "/exe"); err == nil {
+		exe = filepath.Base(strings.TrimSuffix(target, " (deleted)"))
+	}
+	if b, err := os.ReadFile(dir + "/comm"); err == nil {
+		comm = strings.TrimSuffix(string(b), "\n")
+	}
+	return exe, comm
+}
+
+// findProcess scans /proc for a live process that is name and returns the lowest such pid.
+func findProcess(name string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("process %s: list /proc: %w", name, err)
+	}
+	best := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if best != 0 && pid > best {
+			continue
+		}
+		if checkPid(pid, name) == nil {
+			best = pid
+		}
+	}
+	if best == 0 {
+		return 0, fmt.Errorf("no process named %s is running", name)
+	}
+	return best, nil
+}
