@@ -1,6 +1,128 @@
 package probe
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+)
 
-// PLACEHOLDER: replaced by the real prober.
-func newCLI(spec Spec) (Prober, error) { return nil, errors.New("cli prober not built yet") }
+// cliProber speaks to Axigen's administration CLI (port 7000): it waits for the "<login> "
+// prompt, asks GET VERSION (no credentials needed), optionally logs in, and says EXIT.
+// Replies are detected by their trailing prompt, never by their wording, and each is read
+// into a buffer of at most maxCLIReply bytes.
+type cliProber struct {
+	spec   Spec
+	banner *regexp.Regexp
+}
+
+func newCLI(spec Spec) (Prober, error) {
+	if err := checkNetSpec(&spec); err != nil {
+		return nil, err
+	}
+	if spec.TLS == TLSStartTLS {
+		return nil, fmt.Errorf("tls: %q is not possible for cli (use none or implicit)", spec.TLS)
+	}
+	banner, err := compileRegex("banner_regex", spec.BannerRegex)
+	if err != nil {
+		return nil, err
+	}
+	return &cliProber{spec: spec, banner: banner}, nil
+}
+
+// Probe implements Prober. Phases: connect, [tls,] banner, version, [auth,] quit.
+func (p *cliProber) Probe(ctx context.Context, t *Trace) error {
+	conn, err := dialSpec(ctx, t, &p.spec)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	t.BeginBanner()
+	welcome, prompt, err := readCLIReply(conn)
+	if err != nil {
+		return greetingFail(ctx, t, err)
+	}
+	if prompt != "login" {
+		return Fail(t, ReasonBadBanner, 0, fmt.Errorf("first prompt is <%s>, want <login>", prompt))
+	}
+	if err := matchBanner(t, p.banner, string(welcome)); err != nil {
+		return err
+	}
+
+	t.Begin("version")
+	text, err := cliCommand(ctx, t, conn, "GET VERSION", "login")
+	if err != nil {
+		return err
+	}
+	if cliVersion(text) == "" {
+		return Fail(t, ReasonProtocol, 0, fmt.Errorf("GET VERSION answered %q, want a version|os|arch line", truncate(string(text))))
+	}
+
+	if p.spec.Username != "" {
+		t.Begin("auth")
+		if err := p.login(ctx, t, conn); err != nil {
+			return err
+		}
+	}
+
+	t.Begin("quit")
+	if err := writeLine(conn, "EXIT"); err != nil {
+		return Wrap(ctx, t, err)
+	}
+	text, _, err = readCLIReply(conn)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return Wrap(ctx, t, err)
+	}
+	if ok, line, found := cliStatus(text); !ok {
+		return Fail(t, ReasonProtocol, 0, fmt.Errorf("EXIT answered %q (status found: %t)", truncate(line), found))
+	}
+	return nil
+}
+
+// login sends USER, waits for "<password> ", sends the password and wants +OK.
+func (p *cliProber) login(ctx context.Context, t *Trace, conn net.Conn) error {
+	if err := writeLine(conn, "USER "+p.spec.Username); err != nil {
+		return Wrap(ctx, t, err)
+	}
+	text, prompt, err := readCLIReply(conn)
+	if err != nil {
+		return Wrap(ctx, t, err)
+	}
+	if prompt != "password" {
+		return Fail(t, ReasonAuth, 0, fmt.Errorf("USER answered %q and prompt <%s>, want <password>", truncate(string(text)), prompt))
+	}
+	if err := writeLine(conn, p.spec.Password.Reveal()); err != nil {
+		return Wrap(ctx, t, err)
+	}
+	text, _, err = readCLIReply(conn)
+	if err != nil {
+		if ok, line, found := cliStatus(text); found && !ok {
+			// Too many failures: Axigen says -ERR and closes.
+			return Fail(t, ReasonAuth, 0, fmt.Errorf("login answered %q", truncate(line)))
+		}
+		return Wrap(ctx, t, err)
+	}
+	if ok, line, _ := cliStatus(text); !ok {
+		return Fail(t, ReasonAuth, 0, fmt.Errorf("login answered %q", truncate(line)))
+	}
+	return nil
+}
+
+// cliCommand sends line and reads the reply, which must hold +OK and end with the prompt
+// want. It returns the reply's text.
+func cliCommand(ctx context.Context, t *Trace, conn net.Conn, line, want string) ([]byte, error) {
+	if err := writeLine(conn, line); err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	text, prompt, err := readCLIReply(conn)
+	if err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	if ok, status, _ := cliStatus(text); !ok || prompt != want {
+		return nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("%s answered %q and prompt <%s>, want +OK and <%s>", line, truncate(status), prompt, want))
+	}
+	return text, nil
+}

@@ -1,6 +1,157 @@
 package probe
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+)
 
-// PLACEHOLDER: replaced by the real prober.
-func newHTTP(spec Spec) (Prober, error) { return nil, errors.New("http prober not built yet") }
+// maxBody bounds how much of a response body is read to match ExpectBody.
+const maxBody = 1 << 20
+
+// httpProber fetches one page (WebMail, WebAdmin) and checks its status, and optionally a
+// header and the body.
+type httpProber struct {
+	spec       Spec
+	url        string
+	status     int
+	body       *regexp.Regexp
+	headerName string
+	header     *regexp.Regexp
+}
+
+func newHTTP(spec Spec) (Prober, error) {
+	if err := checkNetSpec(&spec); err != nil {
+		return nil, err
+	}
+	if spec.TLS == TLSStartTLS {
+		return nil, fmt.Errorf("tls: %q is not possible for http (use none or implicit)", spec.TLS)
+	}
+	p := &httpProber{spec: spec, status: spec.ExpectStatus}
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	if p.status < 100 || p.status > 599 {
+		return nil, fmt.Errorf("expect_status: %d is not an HTTP status", spec.ExpectStatus)
+	}
+	path := spec.Path
+	if path == "" {
+		path = "/"
+	}
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n") {
+		return nil, fmt.Errorf("path: %q must start with / and hold no blanks", spec.Path)
+	}
+	scheme := "http"
+	if spec.TLS == TLSImplicit {
+		scheme = "https"
+	}
+	p.url = scheme + "://" + spec.Address + path
+	if _, err := http.NewRequest(http.MethodGet, p.url, nil); err != nil {
+		return nil, fmt.Errorf("path: %q: %w", spec.Path, err)
+	}
+	var err error
+	if p.body, err = compileRegex("expect_body", spec.ExpectBody); err != nil {
+		return nil, err
+	}
+	if spec.ExpectHeader != "" {
+		name, expr, ok := strings.Cut(spec.ExpectHeader, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("expect_header: %q is not \"Name: regex\"", spec.ExpectHeader)
+		}
+		p.headerName = http.CanonicalHeaderKey(name)
+		if p.header, err = compileRegex("expect_header", strings.TrimSpace(expr)); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Probe implements Prober. Phases: connect, [tls,] banner (request sent until the first
+// byte of the answer), body; repeated per redirect when FollowRedirects is set.
+func (p *httpProber) Probe(ctx context.Context, t *Trace) error {
+	// A transport per run: its dialer records phases in this run's trace.
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, t, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			t.BeginBanner()
+			return conn, nil
+		},
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, t, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			spec := p.spec
+			spec.Address = addr // a redirect may lead to another host
+			if p.spec.ServerName == "" {
+				spec.ServerName = ""
+			}
+			tc, err := upgradeTLS(ctx, t, &spec, conn)
+			if err != nil {
+				_ = conn.Close()
+				return nil, err
+			}
+			t.BeginBanner()
+			return tc, nil
+		},
+		DisableKeepAlives:      true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	if !p.spec.FollowRedirects {
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+	if err != nil {
+		return Fail(t, ReasonInternal, 0, err)
+	}
+	req.Header.Set("User-Agent", "axprobe")
+	resp, err := client.Do(req)
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return pe
+		}
+		return Wrap(ctx, t, err)
+	}
+	defer resp.Body.Close()
+
+	t.Begin("body")
+	if resp.StatusCode != p.status {
+		return Fail(t, ReasonHTTPStatus, resp.StatusCode, fmt.Errorf("status %d, want %d", resp.StatusCode, p.status))
+	}
+	if p.header != nil {
+		values := resp.Header.Values(p.headerName)
+		if !anyMatch(p.header, values) {
+			return Fail(t, ReasonHTTPStatus, resp.StatusCode, fmt.Errorf("header %s: %q does not match %q", p.headerName, values, p.header.String()))
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return Wrap(ctx, t, err)
+	}
+	if p.body != nil && !p.body.Match(body) {
+		return Fail(t, ReasonHTTPStatus, resp.StatusCode, fmt.Errorf("body (%d bytes read) does not match expect_body %q", len(body), p.body.String()))
+	}
+	return nil
+}
+
+func anyMatch(re *regexp.Regexp, values []string) bool {
+	for _, v := range values {
+		if re.MatchString(v) {
+			return true
+		}
+	}
+	return false
+}

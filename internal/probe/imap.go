@@ -1,6 +1,143 @@
 package probe
 
-import "errors"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
 
-// PLACEHOLDER: replaced by the real prober.
-func newIMAP(spec Spec) (Prober, error) { return nil, errors.New("imap prober not built yet") }
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// imapProber speaks to an IMAP listener: greeting, CAPABILITY, STARTTLS or implicit TLS,
+// optional LOGIN and EXAMINE, LOGOUT.
+//
+// The greeting is read in-tree (to time and match it; imapclient does not expose its
+// text), and so are the plain-text CAPABILITY and STARTTLS: imapclient can only send
+// STARTTLS blindly, while Axigen's greeting carries no capabilities, so they must be asked
+// first. imapclient then gets a conn that replays the greeting and does the rest.
+type imapProber struct {
+	spec    Spec
+	banner  *regexp.Regexp
+	mailbox string
+}
+
+func newIMAP(spec Spec) (Prober, error) {
+	if err := checkNetSpec(&spec); err != nil {
+		return nil, err
+	}
+	banner, err := compileRegex("banner_regex", spec.BannerRegex)
+	if err != nil {
+		return nil, err
+	}
+	mailbox := spec.Mailbox
+	if mailbox == "" {
+		mailbox = "INBOX"
+	}
+	return &imapProber{spec: spec, banner: banner, mailbox: mailbox}, nil
+}
+
+// Probe implements Prober. Phases: connect, [tls,] banner, [capability, starttls, tls,]
+// capability, [login, examine,] logout.
+func (p *imapProber) Probe(ctx context.Context, t *Trace) error {
+	conn, err := dialSpec(ctx, t, &p.spec)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	t.BeginBanner()
+	br := newLineReader(conn)
+	line, err := readLine(br)
+	if err != nil {
+		return Wrap(ctx, t, err)
+	}
+	greeting, err := parseIMAPGreeting(string(line))
+	if err != nil {
+		return greetingFail(ctx, t, err)
+	}
+	if greeting.Status == "BYE" {
+		return Fail(t, ReasonBadBanner, 0, fmt.Errorf("greeting %q", truncate(string(line))))
+	}
+	if err := matchBanner(t, p.banner, string(line)); err != nil {
+		return err
+	}
+
+	if p.spec.TLS == TLSStartTLS {
+		if greeting.Status == "PREAUTH" {
+			return Fail(t, ReasonTLS, 0, errors.New("server sent PREAUTH on a plain-text connection; STARTTLS impossible"))
+		}
+		tc, err := p.startTLS(ctx, t, conn, br)
+		if err != nil {
+			return err
+		}
+		conn, br = tc, newLineReader(tc)
+	}
+
+	c := imapclient.New(replay(conn, append(line, '\r', '\n'), br), nil)
+	defer c.Close() // closes the conn and waits for imapclient's reader goroutine
+	if err := c.WaitGreeting(); err != nil {
+		return Wrap(ctx, t, err)
+	}
+	t.Begin("capability")
+	caps, err := c.Capability().Wait()
+	if err != nil {
+		return imapFail(ctx, t, ReasonProtocol, err)
+	}
+	if p.spec.Username != "" {
+		if caps.Has(imap.CapLoginDisabled) {
+			return Fail(t, ReasonAuth, 0, errors.New("server refuses LOGIN (LOGINDISABLED)"))
+		}
+		t.Begin("login")
+		if err := c.Login(p.spec.Username, p.spec.Password.Reveal()).Wait(); err != nil {
+			return imapFail(ctx, t, ReasonAuth, err)
+		}
+		t.Begin("examine")
+		if _, err := c.Select(p.mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return imapFail(ctx, t, ReasonProtocol, err)
+		}
+	}
+	t.Begin("logout")
+	return imapFail(ctx, t, ReasonProtocol, c.Logout().Wait())
+}
+
+// startTLS asks CAPABILITY and sends STARTTLS on the plain-text conn, then completes the
+// handshake.
+func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, error) {
+	t.Begin("capability")
+	done, untagged, err := imapCommand(conn, br, "a1", "CAPABILITY")
+	if err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	if done.Status != "OK" {
+		return nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("CAPABILITY answered %s %q", done.Status, truncate(done.Text)))
+	}
+	if !imapHasCapability(untagged, "STARTTLS") {
+		return nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STARTTLS"))
+	}
+	t.Begin("starttls")
+	done, _, err = imapCommand(conn, br, "a2", "STARTTLS")
+	if err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	if done.Status != "OK" {
+		return nil, Fail(t, ReasonTLS, 0, fmt.Errorf("STARTTLS answered %s %q", done.Status, truncate(done.Text)))
+	}
+	if br.Buffered() > 0 {
+		return nil, Fail(t, ReasonProtocol, 0, errInjected)
+	}
+	return upgradeTLS(ctx, t, &p.spec, conn)
+}
+
+// imapFail turns an imapclient error into an *Error: a NO/BAD/BYE status (*imap.Error)
+// gets reason, anything else is classified by Wrap. nil stays nil.
+func imapFail(ctx context.Context, t *Trace, reason Reason, err error) error {
+	var ie *imap.Error
+	if errors.As(err, &ie) && ctx.Err() == nil {
+		return Fail(t, reason, 0, err)
+	}
+	return Wrap(ctx, t, err)
+}

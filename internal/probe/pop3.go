@@ -1,6 +1,149 @@
 package probe
 
-import "errors"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+)
 
-// PLACEHOLDER: replaced by the real prober.
-func newPOP3(spec Spec) (Prober, error) { return nil, errors.New("pop3 prober not built yet") }
+// pop3Prober speaks to a POP3 listener with a small in-tree client: greeting, STLS or
+// implicit TLS, optional USER/PASS and STAT, QUIT. Every line read is bounded by maxLine.
+type pop3Prober struct {
+	spec   Spec
+	banner *regexp.Regexp
+}
+
+func newPOP3(spec Spec) (Prober, error) {
+	if err := checkNetSpec(&spec); err != nil {
+		return nil, err
+	}
+	banner, err := compileRegex("banner_regex", spec.BannerRegex)
+	if err != nil {
+		return nil, err
+	}
+	return &pop3Prober{spec: spec, banner: banner}, nil
+}
+
+// Probe implements Prober. Phases: connect, [tls,] banner, [capa, stls, tls,]
+// [auth, stat,] quit.
+func (p *pop3Prober) Probe(ctx context.Context, t *Trace) error {
+	conn, err := dialSpec(ctx, t, &p.spec)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	t.BeginBanner()
+	br := newLineReader(conn)
+	ok, text, err := pop3Command(conn, br, "")
+	if err != nil {
+		return greetingFail(ctx, t, err)
+	}
+	if !ok {
+		return Fail(t, ReasonBadBanner, 0, fmt.Errorf("greeting -ERR %q", truncate(text)))
+	}
+	if err := matchBanner(t, p.banner, "+OK "+text); err != nil {
+		return err
+	}
+
+	if p.spec.TLS == TLSStartTLS {
+		tc, err := p.stls(ctx, t, conn, br)
+		if err != nil {
+			return err
+		}
+		conn, br = tc, newLineReader(tc)
+	}
+
+	if p.spec.Username != "" {
+		t.Begin("auth")
+		if err := p.login(ctx, t, conn, br); err != nil {
+			return err
+		}
+		t.Begin("stat")
+		ok, text, err := pop3Command(conn, br, "STAT")
+		if err != nil {
+			return Wrap(ctx, t, err)
+		}
+		if !ok {
+			return Fail(t, ReasonProtocol, 0, fmt.Errorf("STAT answered -ERR %q", truncate(text)))
+		}
+		if _, _, err := parsePOP3Stat(text); err != nil {
+			return Fail(t, ReasonProtocol, 0, err)
+		}
+	}
+
+	t.Begin("quit")
+	ok, text, err = pop3Command(conn, br, "QUIT")
+	if err != nil {
+		return Wrap(ctx, t, err)
+	}
+	if !ok {
+		return Fail(t, ReasonProtocol, 0, fmt.Errorf("QUIT answered -ERR %q", truncate(text)))
+	}
+	return nil
+}
+
+// stls checks CAPA for STLS, sends it and completes the handshake.
+func (p *pop3Prober) stls(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, error) {
+	t.Begin("capa")
+	ok, _, err := pop3Command(conn, br, "CAPA")
+	if err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	if !ok {
+		return nil, Fail(t, ReasonTLS, 0, errors.New("server refuses CAPA, so STLS cannot be confirmed"))
+	}
+	capa, err := readPOP3Multi(br)
+	if err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	if !pop3HasCapability(capa, "STLS") {
+		return nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STLS"))
+	}
+	t.Begin("stls")
+	ok, text, err := pop3Command(conn, br, "STLS")
+	if err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	if !ok {
+		return nil, Fail(t, ReasonTLS, 0, fmt.Errorf("STLS answered -ERR %q", truncate(text)))
+	}
+	if br.Buffered() > 0 {
+		return nil, Fail(t, ReasonProtocol, 0, errInjected)
+	}
+	return upgradeTLS(ctx, t, &p.spec, conn)
+}
+
+// login sends USER and PASS; a -ERR to either is an auth failure.
+func (p *pop3Prober) login(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) error {
+	ok, text, err := pop3Command(conn, br, "USER "+p.spec.Username)
+	if err != nil {
+		return Wrap(ctx, t, err)
+	}
+	if !ok {
+		return Fail(t, ReasonAuth, 0, fmt.Errorf("USER answered -ERR %q", truncate(text)))
+	}
+	ok, text, err = pop3Command(conn, br, "PASS "+p.spec.Password.Reveal())
+	if err != nil {
+		return Wrap(ctx, t, err)
+	}
+	if !ok {
+		return Fail(t, ReasonAuth, 0, fmt.Errorf("PASS answered -ERR %q", truncate(text)))
+	}
+	return nil
+}
+
+// pop3HasCapability reports whether a CAPA listing names capability.
+func pop3HasCapability(capa []string, capability string) bool {
+	for _, l := range capa {
+		name, _, _ := strings.Cut(l, " ")
+		if strings.EqualFold(name, capability) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,6 +1,113 @@
 package probe
 
-import "errors"
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+)
 
-// PLACEHOLDER: replaced by the real prober.
-func newTCP(spec Spec) (Prober, error) { return nil, errors.New("tcp prober not built yet") }
+// tcpProber connects, and with TLS=implicit completes a TLS handshake; nothing more.
+type tcpProber struct {
+	spec Spec
+}
+
+func newTCP(spec Spec) (Prober, error) {
+	if err := checkNetSpec(&spec); err != nil {
+		return nil, err
+	}
+	if spec.TLS == TLSStartTLS {
+		return nil, fmt.Errorf("tls: %q is not possible for tcp (use none or implicit)", spec.TLS)
+	}
+	return &tcpProber{spec: spec}, nil
+}
+
+// Probe implements Prober. Phases: connect, then tls with TLS=implicit.
+func (p *tcpProber) Probe(ctx context.Context, t *Trace) error {
+	conn, err := dialSpec(ctx, t, &p.spec)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// checkNetSpec validates what every network prober needs: a host:port address with a
+// numeric port, a readable CA file when TLS is used, and credentials that cannot smuggle a
+// line break into a line-based protocol.
+func checkNetSpec(spec *Spec) error {
+	host, port, err := net.SplitHostPort(spec.Address)
+	if err != nil {
+		return fmt.Errorf("address: %q: %w", spec.Address, err)
+	}
+	if host == "" {
+		return fmt.Errorf("address: %q: empty host", spec.Address)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("address: %q: port must be 1-65535", spec.Address)
+	}
+	if usesTLS(spec) {
+		if _, err := tlsConfig(spec, NewTrace()); err != nil {
+			return err
+		}
+	}
+	if strings.ContainsAny(spec.Username, "\r\n") {
+		return fmt.Errorf("username: %q contains a line break", spec.Username)
+	}
+	if strings.ContainsAny(spec.Password.Reveal(), "\r\n\x00") {
+		return fmt.Errorf("password: contains a line break or NUL byte")
+	}
+	return nil
+}
+
+func usesTLS(spec *Spec) bool { return spec.TLS == TLSStartTLS || spec.TLS == TLSImplicit }
+
+// compileRegex compiles an optional regular expression; the error names field.
+func compileRegex(field, expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return re, nil
+}
+
+// dialSpec connects to spec.Address and, with TLS=implicit, completes the handshake. The
+// conn is bound to ctx (see dial). Phases: connect [, tls].
+func dialSpec(ctx context.Context, t *Trace, spec *Spec) (net.Conn, error) {
+	conn, err := dial(ctx, t, "tcp", spec.Address)
+	if err != nil {
+		return nil, err
+	}
+	if spec.TLS != TLSImplicit {
+		return conn, nil
+	}
+	tc, err := upgradeTLS(ctx, t, spec, conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// upgradeTLS runs the TLS handshake over conn (phase "tls"). On failure conn is left open
+// for the caller to close.
+func upgradeTLS(ctx context.Context, t *Trace, spec *Spec, conn net.Conn) (*tls.Conn, error) {
+	cfg, err := tlsConfig(spec, t)
+	if err != nil {
+		return nil, Fail(t, ReasonInternal, 0, err)
+	}
+	return startTLS(ctx, t, conn, cfg)
+}
+
+// matchBanner checks an optional BannerRegex against the greeting text.
+func matchBanner(t *Trace, re *regexp.Regexp, text string) error {
+	if re == nil || re.MatchString(text) {
+		return nil
+	}
+	return Fail(t, ReasonBadBanner, 0, fmt.Errorf("greeting %q does not match banner_regex %q", truncate(text), re.String()))
+}

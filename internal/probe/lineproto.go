@@ -1,0 +1,89 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// maxLine bounds every line the in-tree protocol code reads: a server that sends an endless
+// line gets a protocol error after maxLine bytes, never unbounded memory.
+const maxLine = 4096
+
+// maxReplyLines bounds multi-line replies (SMTP continuation lines, IMAP untagged data).
+const maxReplyLines = 256
+
+// errLineTooLong is returned when a line exceeds maxLine bytes. It classifies as
+// ReasonProtocol.
+var errLineTooLong = fmt.Errorf("line longer than %d bytes", maxLine)
+
+// newLineReader returns a reader whose buffer is exactly maxLine bytes, so that readLine
+// can detect an over-long line without growing anything.
+func newLineReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, maxLine) }
+
+// readLine reads one line and returns it without its line ending (CRLF or a bare LF). The
+// returned slice is a copy. A line longer than maxLine is errLineTooLong; a connection that
+// ends mid-line is io.ErrUnexpectedEOF.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	b, err := br.ReadSlice('\n')
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull):
+		return nil, errLineTooLong
+	case errors.Is(err, io.EOF) && len(b) > 0:
+		return nil, io.ErrUnexpectedEOF
+	case err != nil:
+		return nil, err
+	}
+	b = bytes.TrimSuffix(b[:len(b)-1], []byte("\r"))
+	return bytes.Clone(b), nil
+}
+
+// writeLine sends s followed by CRLF.
+func writeLine(w io.Writer, s string) error {
+	_, err := io.WriteString(w, s+"\r\n")
+	return err
+}
+
+// replayConn is a conn whose reads come from r. Probers that read a greeting themselves
+// (to time it and match BannerRegex) hand a protocol library a replayConn that replays the
+// greeting's bytes and then whatever the line reader had buffered, followed by the conn.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// replay returns conn with prefix and the buffered content of br put back in front of it.
+// br must be a reader over conn.
+func replay(conn net.Conn, prefix []byte, br *bufio.Reader) net.Conn {
+	return &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(prefix), br)}
+}
+
+// errInjected reports plain-text bytes that arrived behind a STARTTLS/STLS acceptance: they
+// would be taken as coming from inside the TLS session (the STARTTLS injection attack).
+var errInjected = errors.New("server sent data after accepting STARTTLS")
+
+// syntaxError is a reply that breaks the protocol's grammar. In a greeting it makes a
+// bad_banner; anywhere else Wrap classifies it as protocol.
+type syntaxError struct{ msg string }
+
+func (e *syntaxError) Error() string { return e.msg }
+
+func syntaxErrorf(format string, args ...any) error {
+	return &syntaxError{msg: fmt.Sprintf(format, args...)}
+}
+
+// greetingFail turns an error met while reading a greeting into an *Error: a syntax error
+// is a bad banner, anything else (over-long line, network) is classified by Wrap.
+func greetingFail(ctx context.Context, t *Trace, err error) error {
+	var se *syntaxError
+	if errors.As(err, &se) && ctx.Err() == nil {
+		return Fail(t, ReasonBadBanner, 0, err)
+	}
+	return Wrap(ctx, t, err)
+}

@@ -1,0 +1,114 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// urlScheme is what a URL scheme means: the protocol, its default port (0: a port is
+// required) and how TLS is reached.
+type urlScheme struct {
+	protocol string
+	port     int
+	tls      TLSMode
+}
+
+// urlSchemes lists the schemes ParseURL accepts.
+func urlSchemes() map[string]urlScheme {
+	return map[string]urlScheme{
+		"smtp":       {"smtp", 25, TLSNone},
+		"smtps":      {"smtp", 465, TLSImplicit},
+		"imap":       {"imap", 143, TLSNone},
+		"imaps":      {"imap", 993, TLSImplicit},
+		"pop3":       {"pop3", 110, TLSNone},
+		"pop3s":      {"pop3", 995, TLSImplicit},
+		"http":       {"http", 80, TLSNone},
+		"https":      {"http", 443, TLSImplicit},
+		"axigen-cli": {"cli", 7000, TLSNone},
+		"tcp":        {"tcp", 0, TLSNone},
+	}
+}
+
+// ParseURL turns a probe URL such as "imaps://probe@10.0.0.5/INBOX" into a Spec:
+// Protocol, Address (default port from the scheme), TLS (implicit for smtps, imaps, pop3s,
+// https; none otherwise), Username from the user part, Path for http(s) (with its query)
+// and Mailbox for imap(s). A password in the URL is rejected, and no error ever repeats it.
+// Other Spec fields are left for the caller.
+func ParseURL(raw string) (Spec, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the whole URL, password included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return Spec{}, fmt.Errorf("url: %w", err)
+	}
+	if _, has := u.User.Password(); has {
+		return Spec{}, errors.New("url: a password in the URL is not accepted; use --password-file or --password-env")
+	}
+	scheme, ok := urlSchemes()[strings.ToLower(u.Scheme)]
+	if !ok {
+		return Spec{}, fmt.Errorf("url %q: scheme %q is not one of smtp, smtps, imap, imaps, pop3, pop3s, http, https, axigen-cli, tcp", u.Redacted(), u.Scheme)
+	}
+	if u.Opaque != "" || u.Hostname() == "" {
+		return Spec{}, fmt.Errorf("url %q: no host (want %s://host[:port])", u.Redacted(), u.Scheme)
+	}
+	if u.Fragment != "" {
+		return Spec{}, fmt.Errorf("url %q: a fragment means nothing to a probe", u.Redacted())
+	}
+	port := scheme.port
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return Spec{}, fmt.Errorf("url %q: port %q must be 1-65535", u.Redacted(), p)
+		}
+		port = n
+	}
+	if port == 0 {
+		return Spec{}, fmt.Errorf("url %q: %s needs a port", u.Redacted(), u.Scheme)
+	}
+	spec := Spec{
+		Protocol: scheme.protocol,
+		Address:  net.JoinHostPort(u.Hostname(), strconv.Itoa(port)),
+		TLS:      scheme.tls,
+		Username: u.User.Username(),
+	}
+	if strings.ContainsAny(spec.Username, "\r\n") {
+		return Spec{}, fmt.Errorf("url %q: user name contains a line break", u.Redacted())
+	}
+
+	switch spec.Protocol {
+	case "http":
+		spec.Path = u.EscapedPath()
+		if spec.Path == "" {
+			spec.Path = "/"
+		}
+		if u.RawQuery != "" {
+			spec.Path += "?" + u.RawQuery
+		}
+		if spec.Username != "" {
+			return Spec{}, fmt.Errorf("url %q: http probes do not log in; drop the user", u.Redacted())
+		}
+	case "imap":
+		spec.Mailbox = strings.TrimPrefix(u.Path, "/")
+		if strings.ContainsAny(spec.Mailbox, "\r\n") {
+			return Spec{}, fmt.Errorf("url %q: mailbox contains a line break", u.Redacted())
+		}
+	default:
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return Spec{}, fmt.Errorf("url %q: %s takes no path or query", u.Redacted(), u.Scheme)
+		}
+	}
+	if u.RawQuery != "" && spec.Protocol != "http" {
+		return Spec{}, fmt.Errorf("url %q: %s takes no query", u.Redacted(), u.Scheme)
+	}
+	if spec.Protocol == "tcp" && spec.Username != "" {
+		return Spec{}, fmt.Errorf("url %q: tcp probes do not log in; drop the user", u.Redacted())
+	}
+	return spec, nil
+}
