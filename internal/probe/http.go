@@ -43,8 +43,8 @@ func newHTTP(spec Spec) (Prober, error) {
 	if path == "" {
 		path = "/"
 	}
-	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n") {
-		return nil, fmt.Errorf("path: %q must start with / and hold no blanks", spec.Path)
+	if err := checkHTTPPath(path); err != nil {
+		return nil, fmt.Errorf("path: %w", err)
 	}
 	scheme := "http"
 	if spec.TLS == TLSImplicit {
@@ -143,6 +143,20 @@ func (p *httpProber) Probe(ctx context.Context, t *Trace) error {
 	}
 	if p.body != nil && !p.body.Match(body) {
 		return Fail(t, ReasonHTTPStatus, resp.StatusCode, fmt.Errorf("body (%d bytes read) does not match expect_body %q", len(body), p.body.String()))
+	}
+	return nil
+}
+
+// checkHTTPPath accepts a request target that starts with "/" and holds no blanks or
+// control characters (which would break the request line).
+func checkHTTPPath(path string) error {
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("%q does not start with /", path)
+	}
+	for _, c := range []byte(path) {
+		if c <= ' ' || c == 0x7f {
+			return fmt.Errorf("%q holds a blank or control character", path)
+		}
 	}
 	return nil
 }

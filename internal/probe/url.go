@@ -78,6 +78,9 @@ func ParseURL(raw string) (Spec, error) {
 		TLS:      scheme.tls,
 		Username: u.User.Username(),
 	}
+	if _, _, err := net.SplitHostPort(spec.Address); err != nil {
+		return Spec{}, fmt.Errorf("url %q: host %q: %w", u.Redacted(), u.Hostname(), err)
+	}
 	if strings.ContainsAny(spec.Username, "\r\n") {
 		return Spec{}, fmt.Errorf("url %q: user name contains a line break", u.Redacted())
 	}
@@ -90,6 +93,9 @@ func ParseURL(raw string) (Spec, error) {
 		}
 		if u.RawQuery != "" {
 			spec.Path += "?" + u.RawQuery
+		}
+		if err := checkHTTPPath(spec.Path); err != nil {
+			return Spec{}, fmt.Errorf("url %q: path: %w", u.Redacted(), err)
 		}
 		if spec.Username != "" {
 			return Spec{}, fmt.Errorf("url %q: http probes do not log in; drop the user", u.Redacted())
