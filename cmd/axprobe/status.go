@@ -2,12 +2,143 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/ipc"
 )
 
-// PLACEHOLDER: replaced by the real command.
-func statusCommand(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "not built yet")
-	return 2
+const defaultSocket = "/run/axprobe/axprobe.sock"
+
+func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", defaultSocket, "the daemon's Unix socket")
+	target := fs.String("target", "", "show only this target")
+	asJSON := fs.Bool("json", false, "print the daemon's JSON snapshot instead of a table")
+	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: axprobe status [--socket PATH] [--target NAME] [--json]
+
+Shows what the running daemon knows: each target's state, VCS code and confidence, the
+local gates, each check's health and last failure, and how old the answer is.
+
+Examples:
+  axprobe status
+  axprobe status --socket /tmp/axprobe-demo/axprobe.sock --target axigen
+  axprobe status --json | jq '.targets[0].checks'
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "axprobe status: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	raw, err := ipc.Status(ctx, *socket, *target)
+	if err != nil {
+		fmt.Fprintf(stderr, "axprobe status: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		stdout.Write(raw)
+		if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+			fmt.Fprintln(stdout)
+		}
+		return 0
+	}
+	var snap daemon.Snapshot
+	if err := json.Unmarshal(raw, &snap); err != nil {
+		fmt.Fprintf(stderr, "axprobe status: the daemon's answer is not a snapshot: %v\n", err)
+		return 1
+	}
+	writeStatus(stdout, &snap, time.Now())
+	return 0
+}
+
+// writeStatus renders a snapshot as the table a person reads on a node.
+func writeStatus(w io.Writer, snap *daemon.Snapshot, now time.Time) {
+	for i, t := range snap.Targets {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		age := "never"
+		if !t.Updated.IsZero() {
+			age = now.Sub(t.Updated).Round(100*time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(w, "%s  %s  code %d  confidence %.2f  (updated %s)\n", t.Name, strings.ToUpper(t.State), t.Code, t.Confidence, age)
+		fmt.Fprintf(w, "  %s\n", t.Reason)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  KIND\tNAME\tADDRESS\tHEALTH\tLAST\tTOOK\tDETAIL")
+		for _, g := range t.Gates {
+			fmt.Fprintf(tw, "  gate\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Name, dash(g.Address), gateHealth(g), g.Outcome, took(g), detail(g))
+		}
+		for _, c := range t.Checks {
+			name := c.Name
+			if c.Critical {
+				name += "*"
+			}
+			health := "-"
+			if c.HasResult {
+				health = fmt.Sprintf("%.2f", c.Health)
+			}
+			fmt.Fprintf(tw, "  check\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(c.Address), health, c.Outcome, took(c), detail(c))
+		}
+		tw.Flush()
+		if n := len(t.Transitions); n > 0 {
+			last := t.Transitions[n-1]
+			fmt.Fprintf(w, "  last change: %s → %s at %s: %s\n", last.From, last.To, last.At.Format(time.RFC3339), last.Reason)
+		}
+	}
+	if len(snap.Targets) > 0 {
+		fmt.Fprintln(w, "\n  * critical check")
+	}
+}
+
+func gateHealth(g daemon.CheckSnapshot) string {
+	switch {
+	case !g.HasResult:
+		return "-"
+	case g.OK:
+		return "ok"
+	}
+	return "FAIL"
+}
+
+func took(c daemon.CheckSnapshot) string {
+	if !c.HasResult {
+		return "-"
+	}
+	return time.Duration(c.Duration).Round(100 * time.Microsecond).String()
+}
+
+func detail(c daemon.CheckSnapshot) string {
+	switch {
+	case c.Error != "":
+		return c.Error
+	case c.Reason != "":
+		return c.Reason
+	case c.TLS != nil && !c.TLS.CertNotAfter.IsZero():
+		return fmt.Sprintf("%s, cert until %s", c.TLS.Version, c.TLS.CertNotAfter.Format("2006-01-02"))
+	}
+	return ""
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -14,11 +14,10 @@ import (
 // wrapper is what keeps them inside the probe's budget.
 type deadlineConn struct {
 	net.Conn
-	hard  time.Time // zero: no hard deadline
-	trace *Trace
-	stop  func() bool
-
+	hard   time.Time // zero: no hard deadline
+	trace  *Trace
 	mu     sync.Mutex
+	stop   func() bool // unregisters the context hook; guarded by mu
 	closed bool
 }
 
@@ -41,7 +40,11 @@ func bindConn(ctx context.Context, t *Trace, raw net.Conn) net.Conn {
 		c.hard = dl
 		_ = raw.SetDeadline(dl)
 	}
+	// Hold the lock while registering: if ctx is already done the hook runs at once, in
+	// another goroutine, and must not see c.stop half-written.
+	c.mu.Lock()
 	c.stop = context.AfterFunc(ctx, func() { _ = c.Close() })
+	c.mu.Unlock()
 	return c
 }
 
@@ -55,9 +58,11 @@ func (c *deadlineConn) clamp(t time.Time) time.Time {
 	return t
 }
 
-func (c *deadlineConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
-func (c *deadlineConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
+func (c *deadlineConn) SetDeadline(t time.Time) error     { return c.Conn.SetDeadline(c.clamp(t)) }
+func (c *deadlineConn) SetReadDeadline(t time.Time) error { return c.Conn.SetReadDeadline(c.clamp(t)) }
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	return c.Conn.SetWriteDeadline(c.clamp(t))
+}
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -75,9 +80,10 @@ func (c *deadlineConn) Close() error {
 		return nil
 	}
 	c.closed = true
+	stop := c.stop
 	c.mu.Unlock()
-	if c.stop != nil {
-		c.stop()
+	if stop != nil {
+		stop()
 	}
 	return c.Conn.Close()
 }

@@ -46,10 +46,12 @@ type Spec struct {
 	FollowRedirects bool   // HTTP: follow redirects (not followed by default)
 
 	// Local gates.
-	VIP         string // address that must be plumbed on a local interface
-	PidFile     string // process gate: file holding the pid
-	ProcessName string // process gate: executable base name the pid must belong to
-	StoragePath string // storage gate: mount point that must be writable
+	VIP           string // address that must be plumbed on a local interface
+	PidFile       string // process gate: file holding the pid
+	ProcessName   string // process gate: executable base name the pid must belong to
+	StoragePath   string // storage gate: directory that must be writable
+	StorageCanary string // storage gate: canary file name inside StoragePath; a default when empty
+	RequireMount  bool   // storage gate: StoragePath must be a mount point
 }
 
 // Protocols lists the protocol names New accepts.

@@ -15,10 +15,10 @@ type Phase struct {
 // TLSInfo describes the TLS session a probe saw. CertNotAfter is recorded even when
 // verification failed, so an expired certificate's expiry is still reported.
 type TLSInfo struct {
-	Version      string    `json:"version"`                  // "TLS 1.3"
-	CertSubject  string    `json:"cert_subject,omitempty"`   // leaf certificate subject CN
-	CertNotAfter time.Time `json:"cert_not_after,omitzero"`  // leaf certificate expiry
-	Verified     bool      `json:"verified"`                 // chain and name verified
+	Version      string    `json:"version"`                 // "TLS 1.3"
+	CertSubject  string    `json:"cert_subject,omitempty"`  // leaf certificate subject CN
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"` // leaf certificate expiry
+	Verified     bool      `json:"verified"`                // chain and name verified
 }
 
 // Trace records the phases of one probe run. A prober calls Begin at the start of each

@@ -1,0 +1,352 @@
+// Package daemon runs the probes on their schedules, folds every result into the target's
+// score, and publishes an immutable Snapshot after each one.
+//
+// Concurrency model: one goroutine per scheduled check (it sleeps, probes, reports), and one
+// loop goroutine that owns every score.Target. Results reach the loop over a channel, so the
+// scoring state is never shared; readers (socket, web, metrics) only load the latest
+// Snapshot through an atomic pointer.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/probe"
+)
+
+// Observer receives every probe result and state change, e.g. to update metrics. Its methods
+// are called from the daemon's loop goroutine and must not block.
+type Observer interface {
+	ProbeDone(target, check string, gate bool, trace *probe.Trace, err error)
+	Transition(target string, tr Transition)
+	Published(s *Snapshot)
+}
+
+// Options configure a Daemon.
+type Options struct {
+	Targets       []TargetSpec
+	MaxConcurrent int // probes in flight at once across all targets; 16 when 0
+	Logger        *slog.Logger
+	Observer      Observer // optional
+	Version       string
+	// HistoryEvery is how often a confidence sample is kept for the sparkline (10s when 0);
+	// HistoryLen bounds the samples (360 when 0: one hour at 10s).
+	HistoryEvery time.Duration
+	HistoryLen   int
+}
+
+// Daemon schedules probes and publishes snapshots. Create it with New, start it with Run.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	sem     chan struct{}
+	results chan result
+	reloads chan reloadRequest
+	ready   chan struct{}
+
+	snap atomic.Pointer[Snapshot]
+
+	hooks sync.WaitGroup // on_transition commands in flight
+}
+
+// result is one finished probe, tagged with the generation of the schedule that ran it so
+// that results from before a reload are recognised.
+type result struct {
+	gen    int
+	target string
+	check  string
+	gate   bool
+	trace  *probe.Trace
+	err    error
+	at     time.Time
+}
+
+type reloadRequest struct {
+	targets []TargetSpec
+	done    chan error
+}
+
+// New validates the targets and returns a daemon that has not started probing.
+func New(opts Options) (*Daemon, error) {
+	if len(opts.Targets) == 0 {
+		return nil, errors.New("no targets")
+	}
+	if err := validateTargets(opts.Targets); err != nil {
+		return nil, err
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 16
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.HistoryEvery <= 0 {
+		opts.HistoryEvery = 10 * time.Second
+	}
+	if opts.HistoryLen <= 0 {
+		opts.HistoryLen = 360
+	}
+	d := &Daemon{
+		opts:    opts,
+		log:     opts.Logger,
+		sem:     make(chan struct{}, opts.MaxConcurrent),
+		results: make(chan result, 64),
+		reloads: make(chan reloadRequest),
+		ready:   make(chan struct{}),
+	}
+	d.snap.Store(&Snapshot{Version: opts.Version, Published: time.Now()})
+	return d, nil
+}
+
+func validateTargets(targets []TargetSpec) error {
+	var errs []error
+	seen := map[string]bool{}
+	for i := range targets {
+		if seen[targets[i].Name] {
+			errs = append(errs, fmt.Errorf("target %q defined twice", targets[i].Name))
+		}
+		seen[targets[i].Name] = true
+		errs = append(errs, targets[i].validate())
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot returns the latest published snapshot. It never returns nil.
+func (d *Daemon) Snapshot() *Snapshot { return d.snap.Load() }
+
+// Ready is closed once every target has left the starting state (its first full round of
+// checks and gates is in).
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// Reload replaces the targets. Checks and gates that keep their name keep their history
+// and the target keeps its state; the schedules restart with the new settings. A target
+// list that does not validate is rejected and the running one kept. Reload must be called
+// while Run is running.
+func (d *Daemon) Reload(ctx context.Context, targets []TargetSpec) error {
+	if err := validateTargets(targets); err != nil {
+		return err
+	}
+	req := reloadRequest{targets: targets, done: make(chan error, 1)}
+	select {
+	case d.reloads <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run probes until ctx ends, then cancels in-flight probes, waits for every goroutine it
+// started and returns nil. An error is returned only if the daemon cannot start.
+func (d *Daemon) Run(ctx context.Context) error {
+	state, err := newLoopState(d.opts.Targets, d.opts.HistoryLen)
+	if err != nil {
+		return err
+	}
+	var workers sync.WaitGroup
+	gen := 0
+	stopWorkers := d.startWorkers(ctx, &workers, gen, d.opts.Targets)
+
+	historyTick := time.NewTicker(d.opts.HistoryEvery)
+	defer historyTick.Stop()
+	maintTick := time.NewTicker(time.Second)
+	defer maintTick.Stop()
+	watchdog := newWatchdog()
+
+	d.publish(state, time.Now())
+	defer func() {
+		stopWorkers()
+		// Drain results so workers blocked on send can exit, then wait for them.
+		done := make(chan struct{})
+		go func() { workers.Wait(); close(done) }()
+		for {
+			select {
+			case <-d.results:
+			case <-done:
+				d.hooks.Wait()
+				return
+			}
+		}
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-d.results:
+			if r.gen != gen {
+				continue // from a schedule replaced by a reload
+			}
+			d.fold(state, r)
+			d.publish(state, r.at)
+		case req := <-d.reloads:
+			next, err := state.reconfigure(req.targets)
+			if err != nil {
+				req.done <- err
+				continue
+			}
+			stopWorkers()
+			gen++
+			state = next
+			d.opts.Targets = req.targets
+			stopWorkers = d.startWorkers(ctx, &workers, gen, req.targets)
+			d.publish(state, time.Now())
+			req.done <- nil
+		case now := <-maintTick.C:
+			watchdog.ping()
+			if d.checkMaintenance(state, now) {
+				d.publish(state, now)
+			}
+		case now := <-historyTick.C:
+			state.sample(now)
+			d.publish(state, now)
+		}
+	}
+}
+
+// startWorkers starts one goroutine per check and gate and returns the function that stops
+// them (it does not wait; the caller's WaitGroup does).
+func (d *Daemon) startWorkers(ctx context.Context, wg *sync.WaitGroup, gen int, targets []TargetSpec) context.CancelFunc {
+	ctx, cancel := context.WithCancel(ctx)
+	for ti := range targets {
+		t := &targets[ti]
+		for _, c := range t.Checks {
+			wg.Go(func() { d.worker(ctx, gen, t, c, false) })
+		}
+		for _, c := range t.Gates {
+			wg.Go(func() { d.worker(ctx, gen, t, c, true) })
+		}
+	}
+	return cancel
+}
+
+// worker probes one check forever: at its interval (with ±10 % jitter so that checks do not
+// march in step), or at the target's fast interval after a failure. The first probe runs
+// within one fast interval of the start, so that the starting state ends quickly.
+func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec, gate bool) {
+	p, err := probe.New(c.Probe)
+	if err != nil { // validated in New; kept as a guard
+		d.log.Error("cannot build prober", "target", t.Name, "check", c.Name, "err", err)
+		return
+	}
+	interval, timeout := t.interval(&c), t.timeout(&c)
+	timer := time.NewTimer(jitter(min(t.FastInterval, interval), 1.0))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		select {
+		case d.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		trace, err := probe.Run(ctx, p, timeout)
+		<-d.sem
+		if ctx.Err() != nil {
+			return // stopped mid-probe: the timeout it reports is ours, not the server's
+		}
+		select {
+		case d.results <- result{gen: gen, target: t.Name, check: c.Name, gate: gate, trace: trace, err: err, at: time.Now()}:
+		case <-ctx.Done():
+			return
+		}
+		next := jitter(interval, 0.1)
+		if err != nil {
+			next = t.FastInterval
+		}
+		timer.Reset(next)
+	}
+}
+
+// jitter returns a duration in [d×(1-frac), d] for frac ≤ 1.
+func jitter(d time.Duration, frac float64) time.Duration {
+	return d - time.Duration(rand.Float64()*frac*float64(d))
+}
+
+// fold applies one result to its target's score and reports it to the observer.
+func (d *Daemon) fold(state *loopState, r result) {
+	ts := state.target(r.target)
+	if ts == nil {
+		return
+	}
+	before := ts.score.Decision()
+	ts.apply(r)
+	after := ts.score.Decision()
+	if d.opts.Observer != nil {
+		d.opts.Observer.ProbeDone(r.target, r.check, r.gate, r.trace, r.err)
+	}
+	if r.err != nil {
+		d.log.Debug("probe failed", "target", r.target, "check", r.check, "err", r.err)
+	}
+	if before.State != after.State {
+		d.transition(ts, Transition{At: r.at, From: string(before.State), To: string(after.State), Reason: after.Reason.String()})
+	}
+	if !state.ready && state.allStarted() {
+		state.ready = true
+		close(d.ready)
+	}
+}
+
+// transition records a state change, logs it and runs the target's on_transition command.
+func (d *Daemon) transition(ts *targetState, tr Transition) {
+	ts.addTransition(tr)
+	d.log.Info("state change", "target", ts.spec.Name, "from", tr.From, "to", tr.To, "reason", tr.Reason)
+	if d.opts.Observer != nil {
+		d.opts.Observer.Transition(ts.spec.Name, tr)
+	}
+	if len(ts.spec.OnTransition) > 0 {
+		spec := ts.spec
+		d.hooks.Go(func() { runHook(d.log, spec, tr) })
+	}
+}
+
+// checkMaintenance looks for each target's maintenance marker and reports whether any
+// target's maintenance flag changed.
+func (d *Daemon) checkMaintenance(state *loopState, now time.Time) bool {
+	changed := false
+	for _, ts := range state.targets {
+		if ts.spec.MaintenanceFile == "" {
+			continue
+		}
+		_, err := os.Stat(ts.spec.MaintenanceFile)
+		on := err == nil
+		if on == ts.maintenance {
+			continue
+		}
+		before := ts.score.Decision()
+		ts.maintenance = on
+		ts.score.SetMaintenance(on, now)
+		after := ts.score.Decision()
+		if before.State != after.State {
+			d.transition(ts, Transition{At: now, From: string(before.State), To: string(after.State), Reason: after.Reason.String()})
+		}
+		changed = true
+	}
+	return changed
+}
+
+// publish builds and stores a fresh immutable snapshot.
+func (d *Daemon) publish(state *loopState, now time.Time) {
+	s := &Snapshot{Version: d.opts.Version, Published: now, Targets: make([]TargetSnapshot, len(state.targets))}
+	for i, ts := range state.targets {
+		s.Targets[i] = ts.snapshot()
+	}
+	d.snap.Store(s)
+	if d.opts.Observer != nil {
+		d.opts.Observer.Published(s)
+	}
+}

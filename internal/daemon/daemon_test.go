@@ -1,0 +1,293 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/probe"
+	"github.com/axprobe/axprobe/internal/secret"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// publishes is an Observer that signals every published snapshot, so tests wait on events
+// instead of sleeping.
+type publishes struct {
+	mu          sync.Mutex
+	ch          chan *Snapshot
+	transitions []Transition
+}
+
+func newPublishes() *publishes { return &publishes{ch: make(chan *Snapshot, 1)} }
+
+func (p *publishes) ProbeDone(string, string, bool, *probe.Trace, error) {}
+func (p *publishes) Transition(_ string, tr Transition) {
+	p.mu.Lock()
+	p.transitions = append(p.transitions, tr)
+	p.mu.Unlock()
+}
+func (p *publishes) Published(s *Snapshot) {
+	select { // keep only the newest
+	case <-p.ch:
+	default:
+	}
+	p.ch <- s
+}
+
+// waitFor returns the first published snapshot of target that satisfies cond, failing the
+// test after limit. It also returns every code seen on the way.
+func (p *publishes) waitFor(t *testing.T, limit time.Duration, what string, cond func(TargetSnapshot) bool) (TargetSnapshot, []int) {
+	t.Helper()
+	deadline := time.After(limit)
+	var codes []int
+	for {
+		select {
+		case s := <-p.ch:
+			ts := s.Targets[0]
+			if n := len(codes); n == 0 || codes[n-1] != ts.Code {
+				codes = append(codes, ts.Code)
+			}
+			if cond(ts) {
+				return ts, codes
+			}
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %s (codes seen: %v)", limit, what, codes)
+		}
+	}
+}
+
+// standIn starts a process to play Axigen for the process gate and returns its pidfile.
+func standIn(t *testing.T) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pidfile := filepath.Join(t.TempDir(), "axigen.pid")
+	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, pidfile
+}
+
+func fastTarget(ax *mailtest.Axigen, pidfile string) TargetSpec {
+	check := func(name, proto string, srv *mailtest.Server, critical bool) CheckSpec {
+		ps := probe.Spec{Protocol: proto, Address: srv.Addr()}
+		switch proto {
+		case "imap", "pop3", "smtp":
+			ps.Username, ps.Password = "probe", secret.New("s3cret")
+		case "http":
+			ps.ExpectStatus = 200
+		}
+		return CheckSpec{Name: name, Probe: ps, Critical: critical, Weight: 1}
+	}
+	return TargetSpec{
+		Name: "axigen",
+		Checks: []CheckSpec{
+			check("smtp", "smtp", ax.SMTP, true),
+			check("imap", "imap", ax.IMAP, true),
+			check("pop3", "pop3", ax.POP3, true),
+			check("webmail", "http", ax.WebMail, false),
+			check("cli", "cli", ax.CLI, false),
+		},
+		Gates: []CheckSpec{
+			{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}},
+			{Name: "process", Probe: probe.Spec{Protocol: "process", PidFile: pidfile, ProcessName: "sleep"}},
+		},
+		Interval: 100 * time.Millisecond, FastInterval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond,
+		DegradedAfter: 5 * time.Second,
+		Window:        5, Rise: 2, Fall: 3, OfflineBelow: 0.5,
+	}
+}
+
+func startAxigen(t *testing.T) *mailtest.Axigen {
+	t.Helper()
+	ax, err := mailtest.StartAxigen(mailtest.AxigenOptions{Dir: t.TempDir(), Users: map[string]string{"probe": "s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ax.Close() })
+	return ax
+}
+
+func runDaemon(t *testing.T, spec TargetSpec) (*Daemon, *publishes) {
+	t.Helper()
+	obs := newPublishes()
+	d, err := New(Options{Targets: []TargetSpec{spec}, Observer: obs, HistoryEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return d, obs
+}
+
+func online(ts TargetSnapshot) bool  { return ts.State == "online" }
+func offline(ts TargetSnapshot) bool { return ts.State == "offline" }
+
+// TestDaemonEndToEnd walks the product's main story against the fake Axigen: healthy, a
+// hung IMAP listener, recovery, and the Axigen process disappearing.
+func TestDaemonEndToEnd(t *testing.T) {
+	ax := startAxigen(t)
+	proc, pidfile := standIn(t)
+	d, obs := runDaemon(t, fastTarget(ax, pidfile))
+
+	select {
+	case <-d.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon never left the starting state")
+	}
+	ts, _ := obs.waitFor(t, 10*time.Second, "healthy 110", func(ts TargetSnapshot) bool { return ts.Code == 110 })
+	if ts.Reason != "all checks healthy" {
+		t.Errorf("healthy reason = %q", ts.Reason)
+	}
+	ans, err := d.Monitor("axigen")
+	if err != nil || ans.Code != 110 || ans.State != "online" {
+		t.Fatalf("Monitor = %+v, %v; want 110 online", ans, err)
+	}
+
+	// IMAP hangs: the code must drop below 110 while still online, then reach 100.
+	ax.IMAP.SetFault(mailtest.FaultHang)
+	ts, codes := obs.waitFor(t, 15*time.Second, "offline after imap hang", offline)
+	if ts.Code != 100 {
+		t.Fatalf("offline code = %d", ts.Code)
+	}
+	dropped := false
+	for _, c := range codes {
+		dropped = dropped || (c > 100 && c < 110)
+	}
+	if !dropped {
+		t.Errorf("code went %v: want a drop below 110 before 100", codes)
+	}
+	want := "imap: 3 consecutive failures (timeout in banner)"
+	if ts.Reason != want {
+		t.Errorf("offline reason = %q, want %q", ts.Reason, want)
+	}
+	imap := ts.Checks[1]
+	if imap.Reason != "timeout" || imap.Phase != "banner" {
+		t.Errorf("imap evidence = reason %q phase %q, want timeout/banner", imap.Reason, imap.Phase)
+	}
+
+	// Recovery: back online, after rise good updates.
+	ax.IMAP.SetFault(mailtest.FaultNone)
+	obs.waitFor(t, 15*time.Second, "online after recovery", online)
+
+	// The process disappears: offline on the next gate probe, whatever the listeners say.
+	_ = proc.Process.Kill()
+	_ = proc.Wait()
+	ts, _ = obs.waitFor(t, 10*time.Second, "offline after process kill", offline)
+	if ts.Code != 100 || ts.Gates[1].OK {
+		t.Fatalf("after kill: code %d, process gate ok=%v", ts.Code, ts.Gates[1].OK)
+	}
+
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	var path []string
+	for _, tr := range obs.transitions {
+		path = append(path, tr.From+"→"+tr.To)
+	}
+	wantPath := []string{"starting→online", "online→offline", "offline→online", "online→offline"}
+	if len(path) != len(wantPath) {
+		t.Fatalf("transitions %v, want %v", path, wantPath)
+	}
+	for i := range wantPath {
+		if path[i] != wantPath[i] {
+			t.Fatalf("transitions %v, want %v", path, wantPath)
+		}
+	}
+}
+
+// TestGateFailsAtStart: a node where the VIP is not plumbed must never report online, even
+// though every listener answers (the standby node's view).
+func TestGateFailsAtStart(t *testing.T) {
+	ax := startAxigen(t)
+	_, pidfile := standIn(t)
+	spec := fastTarget(ax, pidfile)
+	spec.Gates[0].Probe.VIP = "192.0.2.77" // TEST-NET-1: never local
+	_, obs := runDaemon(t, spec)
+	deadline := time.After(2 * time.Second)
+	sawOffline := false
+	for {
+		select {
+		case s := <-obs.ch:
+			ts := s.Targets[0]
+			if ts.State == "online" || ts.Code > 100 {
+				t.Fatalf("reported %s/%d with the VIP absent", ts.State, ts.Code)
+			}
+			sawOffline = sawOffline || ts.State == "offline"
+		case <-deadline:
+			if !sawOffline {
+				t.Fatal("never went offline with the VIP absent")
+			}
+			return
+		}
+	}
+}
+
+// TestReloadKeepsHistory: a reload that changes one check keeps the others' history and the
+// target's state.
+func TestReloadKeepsHistory(t *testing.T) {
+	ax := startAxigen(t)
+	_, pidfile := standIn(t)
+	spec := fastTarget(ax, pidfile)
+	d, obs := runDaemon(t, spec)
+	obs.waitFor(t, 10*time.Second, "online", func(ts TargetSnapshot) bool { return ts.Code == 110 })
+	before := d.Snapshot().Targets[0]
+
+	next := fastTarget(ax, pidfile)
+	next.Checks[4].Probe.BannerRegex = "Axigen" // change cli only
+	next.Checks = next.Checks[:5]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Reload(ctx, []TargetSpec{next}); err != nil {
+		t.Fatal(err)
+	}
+	after := d.Snapshot().Targets[0]
+	if after.State != "online" || after.Since != before.Since {
+		t.Fatalf("state after reload %s since %v; want online since %v", after.State, after.Since, before.Since)
+	}
+	if !after.Checks[1].HasResult || after.Checks[1].Health == 0 {
+		t.Fatalf("imap lost its history across the reload: %+v", after.Checks[1])
+	}
+
+	bad := fastTarget(ax, pidfile)
+	bad.Checks[0].Probe.BannerRegex = "(" // does not compile
+	if err := d.Reload(ctx, []TargetSpec{bad}); err == nil {
+		t.Fatal("a reload with a bad regex was accepted")
+	}
+	if got := d.Snapshot().Targets[0].State; got != "online" {
+		t.Fatalf("state after rejected reload = %s", got)
+	}
+}
+
+func TestMonitorStaleAnswer(t *testing.T) {
+	s := &Snapshot{Published: time.Unix(100, 0), Targets: []TargetSnapshot{{
+		Name: "axigen", State: "online", Code: 110, Confidence: 1, Updated: time.Unix(100, 0), MaxAge: Duration(30 * time.Second)}}}
+	ans, err := answerFor(s, "", time.Unix(200, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ans.Stale() {
+		t.Fatalf("an answer 100s old with max_age 30s is not stale: %+v", ans)
+	}
+	if _, err := answerFor(s, "nope", time.Unix(200, 0)); err == nil {
+		t.Fatal("unknown target answered")
+	}
+}
