@@ -1,0 +1,152 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeSource answers from a fixed table; "" maps to "axigen".
+type fakeSource struct {
+	answers map[string]Answer
+	status  []byte
+	version string
+	monitor func(target string) (Answer, error) // overrides answers when set
+}
+
+func healthy(target string) Answer {
+	return Answer{Target: target, Code: 110, State: "online", Confidence: 0.97,
+		Age: 1200 * time.Millisecond, MaxAge: 30 * time.Second, Reason: "all checks healthy"}
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{
+		answers: map[string]Answer{"axigen": healthy("axigen"), "other": {Target: "other", Code: 100, State: "offline", Reason: `smtp: "421" at banner`}},
+		status:  []byte("{\n  \"targets\": []\n}\n"),
+		version: "1.2.3",
+	}
+}
+
+func (f *fakeSource) Monitor(target string) (Answer, error) {
+	if f.monitor != nil {
+		return f.monitor(target)
+	}
+	if target == "" {
+		target = "axigen"
+	}
+	a, ok := f.answers[target]
+	if !ok {
+		return Answer{}, fmt.Errorf("no target %q", target)
+	}
+	return a, nil
+}
+
+func (f *fakeSource) Status(string) ([]byte, error) { return f.status, nil }
+func (f *fakeSource) Version() string               { return f.version }
+
+// recorder is an Observer that keeps every event and can signal a chosen one.
+type recorder struct {
+	mu     sync.Mutex
+	counts map[[2]string]int
+	notify map[[2]string]chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{counts: map[[2]string]int{}, notify: map[[2]string]chan struct{}{}}
+}
+
+func (r *recorder) Request(command, result string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := [2]string{command, result}
+	r.counts[k]++
+	if ch, ok := r.notify[k]; ok {
+		delete(r.notify, k)
+		close(ch)
+	}
+}
+
+// on returns a channel closed at the next (command, result) event.
+func (r *recorder) on(command, result string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	r.notify[[2]string{command, result}] = ch
+	return ch
+}
+
+func (r *recorder) count(command, result string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counts[[2]string{command, result}]
+}
+
+// wait waits for ch or fails the test after 10 s.
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// sockPath returns a short socket path (sun_path holds 108 bytes) in a fresh directory.
+func sockPath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "s.sock")
+}
+
+// serve listens on a fresh socket, applies configure, serves src until the test ends and
+// checks that Serve returned nil.
+func serve(t *testing.T, src Source, configure func(*Server)) *Server {
+	t.Helper()
+	srv, err := Listen(sockPath(t), 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(srv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, src) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return after cancel")
+		}
+	})
+	return srv
+}
+
+// ctx5 is a context bounded at 5 s so no test waits forever on a broken server.
+func ctx5(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func isServerError(err error, msg string) bool {
+	var se *ServerError
+	return errors.As(err, &se) && (msg == "" || se.Message == msg)
+}
