@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,11 @@ func (p *cliProber) Probe(ctx context.Context, t *Trace) error {
 	t.BeginBanner()
 	welcome, prompt, err := readCLIReply(conn)
 	if err != nil {
+		if bytes.Contains(welcome, []byte("\n")) {
+			// Whole lines and then silence or a close, but no prompt: another service, or
+			// Axigen refusing ("-ERR: ..."). Say what it sent rather than "timeout".
+			return Fail(t, ReasonBadBanner, 0, fmt.Errorf("no <login> prompt; received %q (%v)", truncate(string(welcome)), err))
+		}
 		return greetingFail(ctx, t, err)
 	}
 	if prompt != "login" {

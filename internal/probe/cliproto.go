@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -57,9 +58,13 @@ func cliVersion(text []byte) string {
 	return string(m[1])
 }
 
+// errCLIReplyTooLong is the CLI's errLineTooLong: a hostile or broken server, classified
+// as ReasonProtocol in any phase.
+var errCLIReplyTooLong = fmt.Errorf("cli reply longer than %d bytes without a prompt", maxCLIReply)
+
 // readCLIReply reads until the received bytes end with a prompt and returns the text
 // before it and the prompt word. At most maxCLIReply bytes are read: more without a prompt
-// is a syntax error. When the connection ends first, it returns the text so far with the
+// is errCLIReplyTooLong. When the connection ends first, it returns the text so far with the
 // read error (io.EOF for an orderly close).
 func readCLIReply(r io.Reader) (text []byte, prompt string, err error) {
 	var buf bytes.Buffer
@@ -71,7 +76,7 @@ func readCLIReply(r io.Reader) (text []byte, prompt string, err error) {
 			return text, prompt, nil
 		}
 		if buf.Len() > maxCLIReply {
-			return nil, "", syntaxErrorf("cli reply longer than %d bytes without a prompt", maxCLIReply)
+			return nil, "", errCLIReplyTooLong
 		}
 		if rerr != nil {
 			return buf.Bytes(), "", rerr

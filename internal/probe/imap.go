@@ -77,7 +77,8 @@ func (p *imapProber) Probe(ctx context.Context, t *Trace) error {
 		conn, br = tc, newLineReader(tc)
 	}
 
-	c := imapclient.New(replay(conn, append(line, '\r', '\n'), br), nil)
+	rc := replay(conn, append(line, '\r', '\n'), br)
+	c := imapclient.New(rc, nil)
 	defer c.Close() // closes the conn and waits for imapclient's reader goroutine
 	if err := c.WaitGreeting(); err != nil {
 		return Wrap(ctx, t, err)
@@ -85,7 +86,7 @@ func (p *imapProber) Probe(ctx context.Context, t *Trace) error {
 	t.Begin("capability")
 	caps, err := c.Capability().Wait()
 	if err != nil {
-		return imapFail(ctx, t, ReasonProtocol, err)
+		return imapFail(ctx, t, rc, ReasonProtocol, err)
 	}
 	if p.spec.Username != "" {
 		if caps.Has(imap.CapLoginDisabled) {
@@ -93,15 +94,15 @@ func (p *imapProber) Probe(ctx context.Context, t *Trace) error {
 		}
 		t.Begin("login")
 		if err := c.Login(p.spec.Username, p.spec.Password.Reveal()).Wait(); err != nil {
-			return imapFail(ctx, t, ReasonAuth, err)
+			return imapFail(ctx, t, rc, ReasonAuth, err)
 		}
 		t.Begin("examine")
 		if _, err := c.Select(p.mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			return imapFail(ctx, t, ReasonProtocol, err)
+			return imapFail(ctx, t, rc, ReasonProtocol, err)
 		}
 	}
 	t.Begin("logout")
-	return imapFail(ctx, t, ReasonProtocol, c.Logout().Wait())
+	return imapFail(ctx, t, rc, ReasonProtocol, c.Logout().Wait())
 }
 
 // startTLS asks CAPABILITY and sends STARTTLS on the plain-text conn, then completes the
@@ -133,11 +134,17 @@ func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *
 }
 
 // imapFail turns an imapclient error into an *Error: a NO/BAD/BYE status (*imap.Error)
-// gets reason, anything else is classified by Wrap. nil stays nil.
-func imapFail(ctx context.Context, t *Trace, reason Reason, err error) error {
+// gets reason; otherwise the conn's own error, when it met one, is classified (imapclient
+// flattens network errors into text); else err is. nil stays nil.
+func imapFail(ctx context.Context, t *Trace, rc *replayConn, reason Reason, err error) error {
 	var ie *imap.Error
-	if errors.As(err, &ie) && ctx.Err() == nil {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie) && ctx.Err() == nil:
 		return Fail(t, reason, 0, err)
+	case rc.connErr() != nil:
+		return Wrap(ctx, t, fmt.Errorf("%w (imapclient: %v)", rc.connErr(), err))
 	}
 	return Wrap(ctx, t, err)
 }

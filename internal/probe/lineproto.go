@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 )
 
 // maxLine bounds every line the in-tree protocol code reads: a server that sends an endless
@@ -51,16 +52,50 @@ func writeLine(w io.Writer, s string) error {
 // replayConn is a conn whose reads come from r. Probers that read a greeting themselves
 // (to time it and match BannerRegex) hand a protocol library a replayConn that replays the
 // greeting's bytes and then whatever the line reader had buffered, followed by the conn.
+//
+// It also keeps the first read or write error, because some libraries report a network
+// failure only as text (imapclient's "%v"), and the reason must come from the real error.
 type replayConn struct {
 	net.Conn
 	r io.Reader
+
+	mu  sync.Mutex
+	err error
 }
 
-func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *replayConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.keep(err)
+	return n, err
+}
+
+func (c *replayConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.keep(err)
+	return n, err
+}
+
+func (c *replayConn) keep(err error) {
+	if err == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+// connErr returns the first read or write error the conn met, or nil.
+func (c *replayConn) connErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
 
 // replay returns conn with prefix and the buffered content of br put back in front of it.
 // br must be a reader over conn.
-func replay(conn net.Conn, prefix []byte, br *bufio.Reader) net.Conn {
+func replay(conn net.Conn, prefix []byte, br *bufio.Reader) *replayConn {
 	return &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(prefix), br)}
 }
 

@@ -278,9 +278,8 @@ func TestReadCLIReplyBounded(t *testing.T) {
 	// An endless line with no prompt must stop after maxCLIReply bytes.
 	huge := io.LimitReader(zeros{}, 10<<20)
 	_, _, err := readCLIReply(huge)
-	var se *syntaxError
-	if !errors.As(err, &se) {
-		t.Fatalf("err = %v, want a syntax error", err)
+	if !errors.Is(err, errCLIReplyTooLong) || classify(err) != ReasonProtocol {
+		t.Fatalf("err = %v, want errCLIReplyTooLong classified as protocol", err)
 	}
 	text, _, err := readCLIReply(strings.NewReader("+OK: have a nice day\r\n"))
 	if !errors.Is(err, io.EOF) || string(text) != "+OK: have a nice day\r\n" {
