@@ -1,0 +1,178 @@
+package config
+
+import (
+	"time"
+
+	"github.com/axprobe/axprobe/internal/score"
+)
+
+// Every default lives in this file. Defaults are applied to the merged key tree before it is
+// decoded, and only to keys that no layer set (a key present with no value, "key:" in YAML,
+// counts as not set). Keys not listed here default to their zero value ("", 0, false).
+
+// globalDefaults are the top-level keys.
+func globalDefaults() map[string]any {
+	return map[string]any{
+		"socket":      "/run/axprobe/axprobe.sock",
+		"socket_mode": "0660",
+		"http": map[string]any{
+			"listen": "127.0.0.1:9728",
+		},
+		"log": map[string]any{
+			"level":  "info",
+			"format": "text",
+		},
+		"max_concurrent_probes": 16,
+	}
+}
+
+// targetDefaults apply to every element of targets. The scoring parameters are the
+// scoring model's own defaults.
+func targetDefaults() map[string]any {
+	sc := score.DefaultConfig()
+	return map[string]any{
+		"require_local_vip": true,
+		"interval":          10 * time.Second,
+		"fast_interval":     1 * time.Second,
+		"timeout":           3 * time.Second,
+		"window":            sc.Window,
+		"rise":              sc.Rise,
+		"fall":              sc.Fall,
+		"offline_below":     sc.OfflineBelow,
+		"degraded_after":    1 * time.Second,
+		"cert_warn_before":  14 * 24 * time.Hour,
+	}
+}
+
+// storageDefaults apply to a target's storage block when it is present.
+func storageDefaults() map[string]any {
+	return map[string]any{
+		"canary":        ".axprobe-canary",
+		"require_mount": true,
+	}
+}
+
+// hookDefaults apply to a target's on_transition block when it is present.
+func hookDefaults() map[string]any {
+	return map[string]any{
+		"timeout": 10 * time.Second,
+	}
+}
+
+// checkDefaults apply to a check whose protocol and tls keys (as written, possibly empty or
+// invalid) are given. A check's interval, timeout and host default to its target's: see
+// inherit.
+func checkDefaults(protocol, tls string) map[string]any {
+	d := map[string]any{
+		"tls":      "none",
+		"weight":   1.0,
+		"critical": protocol == "smtp" || protocol == "imap" || protocol == "pop3",
+	}
+	if tls == "" {
+		tls = "none"
+	}
+	if port := defaultPort(protocol, tls); port != 0 {
+		d["port"] = port
+	}
+	switch protocol {
+	case "imap":
+		d["mailbox"] = "INBOX"
+	case "http":
+		d["path"] = "/"
+		d["expect_status"] = 200
+	}
+	return d
+}
+
+// defaultPort returns the well-known port for protocol over tls (none, starttls or
+// implicit), or 0 when there is none: tcp, and combinations that do not exist.
+func defaultPort(protocol, tls string) int {
+	switch protocol + "/" + tls {
+	case "smtp/none", "smtp/starttls":
+		return 25
+	case "smtp/implicit":
+		return 465
+	case "imap/none", "imap/starttls":
+		return 143
+	case "imap/implicit":
+		return 993
+	case "pop3/none", "pop3/starttls":
+		return 110
+	case "pop3/implicit":
+		return 995
+	case "http/none":
+		return 80
+	case "http/implicit":
+		return 443
+	case "cli/none":
+		return 7000
+	}
+	return 0
+}
+
+// inherit fills what a check takes from its target once both are decoded: a check's
+// interval and timeout default to the target's (zero or "" means "the target's"), and its
+// host to the target's VIP.
+func inherit(t *Target) {
+	for i := range t.Checks {
+		c := &t.Checks[i]
+		if c.Interval == 0 {
+			c.Interval = t.Interval
+		}
+		if c.Timeout == 0 {
+			c.Timeout = t.Timeout
+		}
+		if c.Host == "" {
+			c.Host = t.VIP
+		}
+	}
+}
+
+// applyDefaults fills raw, the merged key tree, with every default that applies to it.
+// Values of the wrong shape are left alone for the decoder to report.
+func applyDefaults(raw map[string]any) {
+	fill(raw, globalDefaults())
+	targets, _ := raw["targets"].([]any)
+	for _, tv := range targets {
+		t, ok := tv.(map[string]any)
+		if !ok {
+			continue
+		}
+		fill(t, targetDefaults())
+		if s, ok := t["storage"].(map[string]any); ok {
+			fill(s, storageDefaults())
+		}
+		if h, ok := t["on_transition"].(map[string]any); ok {
+			fill(h, hookDefaults())
+		}
+		checks, _ := t["checks"].([]any)
+		for _, cv := range checks {
+			if c, ok := cv.(map[string]any); ok {
+				protocol, _ := c["protocol"].(string)
+				tls, _ := c["tls"].(string)
+				fill(c, checkDefaults(protocol, tls))
+			}
+		}
+	}
+}
+
+// fill sets every key of defaults that m lacks (or holds as null), recursing into nested
+// maps.
+func fill(m, defaults map[string]any) {
+	for k, d := range defaults {
+		sub, isMap := d.(map[string]any)
+		switch v := m[k].(type) {
+		case nil:
+			if isMap {
+				nested := map[string]any{}
+				fill(nested, sub)
+				d = nested
+			}
+			m[k] = d
+		case map[string]any:
+			if isMap {
+				fill(v, sub)
+			}
+		}
+	}
+}
