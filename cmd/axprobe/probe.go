@@ -2,12 +2,279 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/probe"
+	"github.com/axprobe/axprobe/internal/secret"
 )
 
-// PLACEHOLDER: replaced by the real command.
-func probeCommand(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "not built yet")
-	return 2
+const probeUsage = `Usage: axprobe probe URL [flags]
+
+Probes one listener now, the way the daemon does, and prints every phase with its
+duration, the TLS session and certificate expiry, and the verdict. Flags may come before
+or after the URL.
+
+URL schemes and default ports:
+  smtp 25, smtps 465, imap 143, imaps 993, pop3 110, pop3s 995, http 80, https 443,
+  axigen-cli 7000, tcp (port required). The "s" schemes use implicit TLS.
+  A user may be given in the URL (imap://probe@host); a password never: use
+  --password-file or --password-env. For imap the path is the mailbox to EXAMINE
+  (imap://probe@host/INBOX); for http(s) it is the page to GET.
+
+Exit status: 0 the probe passed, 1 it failed, 2 usage error.
+
+Examples:
+  axprobe probe smtp://10.0.0.5 --tls starttls
+  axprobe probe imap://probe@10.0.0.5 --tls starttls --password-file /etc/axprobe/pw
+  axprobe probe pop3s://10.0.0.5 --ca-file /etc/axprobe/ca.pem --server-name mail.example.com
+  axprobe probe http://10.0.0.5 --expect-header 'Server: Axigen-Webmail'
+  axprobe probe https://10.0.0.5:9443/ --insecure-skip-verify --expect-body 'Axigen WebAdmin'
+  axprobe probe axigen-cli://admin@127.0.0.1 --password-env AXIGEN_ADMIN_PW --json
+
+Flags:
+`
+
+// probeFlags holds the command line of `axprobe probe`.
+type probeFlags struct {
+	tls, caFile, serverName  string
+	insecure                 bool
+	user, passFile, passEnv  string
+	timeout                  time.Duration
+	bannerRegex              string
+	expectStatus             int
+	expectBody, expectHeader string
+	followRedirects          bool
+	mailbox                  string
+	asJSON                   bool
+}
+
+func (f *probeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.tls, "tls", "", "none, starttls or implicit (default: from the URL scheme)")
+	fs.StringVar(&f.caFile, "ca-file", "", "PEM `file` of CAs to verify the server with (default: system roots)")
+	fs.StringVar(&f.serverName, "server-name", "", "`name` the certificate must be for (default: the URL's host)")
+	fs.BoolVar(&f.insecure, "insecure-skip-verify", false, "report the certificate but do not fail on it")
+	fs.StringVar(&f.user, "user", "", "log in as `name` (overrides the URL's user)")
+	fs.StringVar(&f.passFile, "password-file", "", "read the password from `file` (first line)")
+	fs.StringVar(&f.passEnv, "password-env", "", "read the password from environment variable `VAR`")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "hard deadline for the whole probe")
+	fs.StringVar(&f.bannerRegex, "banner-regex", "", "the greeting must match this `regexp`")
+	fs.IntVar(&f.expectStatus, "expect-status", 0, "HTTP `status` expected (default 200)")
+	fs.StringVar(&f.expectBody, "expect-body", "", "HTTP body must match this `regexp`")
+	fs.StringVar(&f.expectHeader, "expect-header", "", "HTTP header that must match, `\"Name: regexp\"`")
+	fs.BoolVar(&f.followRedirects, "follow-redirects", false, "HTTP: follow redirects")
+	fs.StringVar(&f.mailbox, "mailbox", "", "IMAP mailbox to EXAMINE after login (default INBOX)")
+	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object instead of a table")
+}
+
+// probeCommand runs `axprobe probe`. Exit codes: 0 pass, 1 fail, 2 usage.
+func probeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, probeUsage)
+		fs.PrintDefaults()
+	}
+	var f probeFlags
+	f.register(fs)
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2 // flag has printed the problem and the usage
+	}
+	if len(positional) != 1 {
+		fmt.Fprintf(stderr, "axprobe probe: want exactly one URL, got %d arguments\n\n", len(positional))
+		fs.Usage()
+		return 2
+	}
+	spec, err := f.spec(positional[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "axprobe probe: %v\n", err)
+		return 2
+	}
+	p, err := probe.New(spec)
+	if err != nil {
+		fmt.Fprintf(stderr, "axprobe probe: %v\n", err)
+		return 2
+	}
+
+	start := time.Now()
+	trace, err := probe.Run(ctx, p, f.timeout)
+	res := newProbeResult(spec, trace, err, time.Since(start))
+	if f.asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "axprobe probe: %v\n", err)
+			return 1
+		}
+	} else {
+		res.writeTable(stdout)
+	}
+	if !res.OK {
+		return 1
+	}
+	return 0
+}
+
+// parseInterspersed parses flags that may come before and after positional arguments
+// (the flag package stops at the first positional one) and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for range len(args) + 1 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return positional, nil
+}
+
+// spec builds the probe Spec from the URL and the flags; flags win over the URL.
+func (f *probeFlags) spec(rawURL string) (probe.Spec, error) {
+	spec, err := probe.ParseURL(rawURL)
+	if err != nil {
+		return spec, err
+	}
+	if f.tls != "" {
+		spec.TLS = probe.TLSMode(f.tls)
+	}
+	spec.CAFile, spec.ServerName, spec.InsecureSkipVerify = f.caFile, f.serverName, f.insecure
+	if f.user != "" {
+		spec.Username = f.user
+	}
+	spec.BannerRegex = f.bannerRegex
+	spec.ExpectStatus, spec.ExpectBody, spec.ExpectHeader = f.expectStatus, f.expectBody, f.expectHeader
+	spec.FollowRedirects = f.followRedirects
+	if f.mailbox != "" {
+		spec.Mailbox = f.mailbox
+	}
+	if f.timeout <= 0 {
+		return spec, fmt.Errorf("--timeout: %s must be positive", f.timeout)
+	}
+	pw, err := f.password()
+	if err != nil {
+		return spec, err
+	}
+	if !pw.IsZero() && spec.Username == "" {
+		return spec, errors.New("a password was given but no user: use --user or user@host in the URL")
+	}
+	if pw.IsZero() && spec.Username != "" {
+		return spec, fmt.Errorf("user %q needs a password: use --password-file or --password-env", spec.Username)
+	}
+	spec.Password = pw
+	return spec, nil
+}
+
+// password reads the password from --password-file or --password-env (not both). Errors
+// name the source, never the value.
+func (f *probeFlags) password() (secret.Secret, error) {
+	switch {
+	case f.passFile != "" && f.passEnv != "":
+		return secret.Secret{}, errors.New("--password-file and --password-env: give only one")
+	case f.passFile != "":
+		b, err := os.ReadFile(f.passFile)
+		if err != nil {
+			return secret.Secret{}, fmt.Errorf("--password-file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			return secret.Secret{}, fmt.Errorf("--password-file %s: first line is empty", f.passFile)
+		}
+		return secret.New(line), nil
+	case f.passEnv != "":
+		v, ok := os.LookupEnv(f.passEnv)
+		if !ok || v == "" {
+			return secret.Secret{}, fmt.Errorf("--password-env: variable %s is not set or empty", f.passEnv)
+		}
+		return secret.New(v), nil
+	}
+	return secret.Secret{}, nil
+}
+
+// probeResult is what `axprobe probe` reports, as a table or as JSON.
+type probeResult struct {
+	Protocol  string         `json:"protocol"`
+	Address   string         `json:"address"`
+	TLSMode   string         `json:"tls_mode"`
+	OK        bool           `json:"ok"`
+	Reason    string         `json:"reason,omitempty"`
+	Phase     string         `json:"phase,omitempty"`
+	Code      int            `json:"code,omitempty"`
+	Error     string         `json:"error,omitempty"`
+	Phases    []probe.Phase  `json:"phases"`
+	TLS       *probe.TLSInfo `json:"tls,omitempty"`
+	Elapsed   string         `json:"elapsed"`
+	ElapsedNS time.Duration  `json:"elapsed_ns"`
+}
+
+func newProbeResult(spec probe.Spec, trace *probe.Trace, err error, elapsed time.Duration) probeResult {
+	mode := string(spec.TLS)
+	if mode == "" {
+		mode = string(probe.TLSNone)
+	}
+	r := probeResult{
+		Protocol:  spec.Protocol,
+		Address:   spec.Address,
+		TLSMode:   mode,
+		OK:        err == nil,
+		Phases:    trace.Phases(),
+		TLS:       trace.TLS(),
+		Elapsed:   elapsed.Round(time.Microsecond).String(),
+		ElapsedNS: elapsed,
+	}
+	if r.Phases == nil {
+		r.Phases = []probe.Phase{}
+	}
+	if err != nil {
+		r.Error = err.Error()
+		var pe *probe.Error
+		if errors.As(err, &pe) {
+			r.Reason, r.Phase, r.Code = string(pe.Reason), pe.Phase, pe.Code
+		}
+	}
+	return r
+}
+
+func (r probeResult) writeTable(w io.Writer) {
+	fmt.Fprintf(w, "%s %s (tls %s)\n\n", r.Protocol, r.Address, r.TLSMode)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tDURATION")
+	for _, p := range r.Phases {
+		fmt.Fprintf(tw, "%s\t%s\n", p.Name, p.Duration.Round(time.Microsecond))
+	}
+	tw.Flush()
+	if r.TLS != nil {
+		verified := "yes"
+		if !r.TLS.Verified {
+			verified = "no"
+		}
+		fmt.Fprintf(w, "\nTLS   %s", r.TLS.Version)
+		if !r.TLS.CertNotAfter.IsZero() {
+			fmt.Fprintf(w, ", certificate %q expires %s (in %s)", r.TLS.CertSubject,
+				r.TLS.CertNotAfter.UTC().Format(time.RFC3339), time.Until(r.TLS.CertNotAfter).Round(time.Hour))
+		}
+		fmt.Fprintf(w, ", verified: %s\n", verified)
+	}
+	fmt.Fprintln(w)
+	if r.OK {
+		fmt.Fprintf(w, "OK    in %s\n", r.Elapsed)
+		return
+	}
+	verdict := r.Error
+	if r.Code != 0 {
+		verdict = fmt.Sprintf("%s (code %d)", verdict, r.Code)
+	}
+	fmt.Fprintf(w, "FAIL  %s\n", verdict)
 }
