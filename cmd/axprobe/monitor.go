@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+
+	"github.com/axprobe/axprobe/internal/shim"
 )
 
-// PLACEHOLDER: replaced by the real command.
-func monitorCommand(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "not built yet")
-	return 2
+// monitorCommand is "axprobe monitor": the same as the axprobe-monitor program (same
+// flags, VCS arguments and exit codes, see internal/shim), offered for convenience. VCS
+// should run axprobe-monitor instead: this binary links the whole daemon, and its package
+// initialisation alone makes every start several milliseconds slower.
+func monitorCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return shim.Run(ctx, args, stdout, stderr)
 }
