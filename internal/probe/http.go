@@ -91,10 +91,7 @@ func (p *httpProber) Probe(ctx context.Context, t *Trace) error {
 				return nil, err
 			}
 			spec := p.spec
-			spec.Address = addr // a redirect may lead to another host
-			if p.spec.ServerName == "" {
-				spec.ServerName = ""
-			}
+			spec.Address = addr // a redirect may lead elsewhere; ServerName still wins
 			tc, err := upgradeTLS(ctx, t, &spec, conn)
 			if err != nil {
 				_ = conn.Close()

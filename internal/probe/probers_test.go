@@ -3,6 +3,9 @@ package probe
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -220,7 +223,7 @@ func TestProberFaults(t *testing.T) {
 				if f.protocol == "http" {
 					spec.ExpectHeader = "Server: Axigen"
 				}
-				if c.login {
+				if c.login && f.protocol != "http" {
 					spec.Username, spec.Password = testUser, secret.New(testPassword)
 				}
 				_, err := runProbe(t, spec, probeTimeout)
@@ -393,6 +396,9 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 		{Spec{Protocol: "smtp", Address: "h:25", TLS: TLSImplicit, CAFile: "/nonexistent/ca.pem"}, "ca_file"},
 		{Spec{Protocol: "cli", Address: "h:7000", TLS: TLSStartTLS}, "tls"},
 		{Spec{Protocol: "tcp", Address: "h:1", TLS: TLSStartTLS}, "tls"},
+		{Spec{Protocol: "smtp", Address: "h:25", Mailbox: "INBOX"}, "mailbox: means nothing to a smtp probe"},
+		{Spec{Protocol: "imap", Address: "h:143", ExpectStatus: 200}, "expect_status"},
+		{Spec{Protocol: "http", Address: "h:80", Username: "u"}, "username"},
 	}
 	for _, tt := range tests {
 		_, err := New(tt.spec)
@@ -418,5 +424,27 @@ func TestProbeRespectsCancel(t *testing.T) {
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Reason != ReasonTimeout {
 		t.Fatalf("err = %v, want timeout", err)
+	}
+}
+
+func TestHTTPRedirects(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/index.hsp", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/index.hsp", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Axigen WebMail") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	_, err := runProbe(t, Spec{Protocol: "http", Address: addr}, 5*time.Second)
+	if pe := wantFail(t, err, ReasonHTTPStatus, "body"); pe.Code != http.StatusMovedPermanently {
+		t.Errorf("code %d, want 301 (redirect not followed)", pe.Code)
+	}
+	tr, err := runProbe(t, Spec{Protocol: "http", Address: addr, ExpectStatus: 301}, 5*time.Second)
+	wantOK(t, tr, err)
+	tr, err = runProbe(t, Spec{Protocol: "http", Address: addr, FollowRedirects: true, ExpectBody: "WebMail"}, 5*time.Second)
+	if got := strings.Join(wantOK(t, tr, err), " "); got != "connect banner connect banner body" {
+		t.Errorf("phases %q, want two connections", got)
 	}
 }

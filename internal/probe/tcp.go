@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,6 +49,9 @@ func checkNetSpec(spec *Spec) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("address: %q: port must be 1-65535", spec.Address)
 	}
+	if err := checkUnusedFields(spec); err != nil {
+		return err
+	}
 	if usesTLS(spec) {
 		if _, err := tlsConfig(spec, NewTrace()); err != nil {
 			return err
@@ -58,6 +62,32 @@ func checkNetSpec(spec *Spec) error {
 	}
 	if strings.ContainsAny(spec.Password.Reveal(), "\r\n\x00") {
 		return fmt.Errorf("password: contains a line break or NUL byte")
+	}
+	return nil
+}
+
+// checkUnusedFields rejects a field set for a protocol that would silently ignore it.
+func checkUnusedFields(spec *Spec) error {
+	p := spec.Protocol
+	fields := []struct {
+		name      string
+		set       bool
+		protocols []string
+	}{
+		{"username", spec.Username != "", []string{"smtp", "imap", "pop3", "cli"}},
+		{"banner_regex", spec.BannerRegex != "", []string{"smtp", "imap", "pop3", "cli"}},
+		{"helo_name", spec.HeloName != "", []string{"smtp"}},
+		{"mailbox", spec.Mailbox != "", []string{"imap"}},
+		{"path", spec.Path != "", []string{"http"}},
+		{"expect_status", spec.ExpectStatus != 0, []string{"http"}},
+		{"expect_body", spec.ExpectBody != "", []string{"http"}},
+		{"expect_header", spec.ExpectHeader != "", []string{"http"}},
+		{"follow_redirects", spec.FollowRedirects, []string{"http"}},
+	}
+	for _, f := range fields {
+		if f.set && !slices.Contains(f.protocols, p) {
+			return fmt.Errorf("%s: means nothing to a %s probe (only %s)", f.name, p, strings.Join(f.protocols, ", "))
+		}
 	}
 	return nil
 }
