@@ -1,0 +1,101 @@
+package mailtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+)
+
+// AxigenOptions configure StartAxigen.
+type AxigenOptions struct {
+	IP       string            // every listener binds here; "127.0.0.1" when empty
+	Hostname string            // greetings; "mail.example.test" when empty
+	Users    map[string]string // login → password, for every listener
+	Certs    *Certs            // nil: generate a CA and a certificate for IP and Hostname into Dir
+	Dir      string            // where generated certificates go; required when Certs is nil
+}
+
+// Axigen is the six listeners of one fake Axigen node, on one IP with ephemeral ports.
+type Axigen struct {
+	SMTP, IMAP, POP3, WebMail, WebAdmin, CLI *Server
+	Certs                                    *Certs
+}
+
+// StartAxigen starts SMTP, IMAP and POP3 (each offering STARTTLS/STLS), WebMail and
+// WebAdmin (plain HTTP) and the CLI on o.IP. On any error it stops what it started.
+func StartAxigen(o AxigenOptions) (*Axigen, error) {
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
+	if o.Hostname == "" {
+		o.Hostname = DefaultHostname
+	}
+	if net.ParseIP(o.IP) == nil {
+		return nil, fmt.Errorf("axigen: IP %q is not an IP address", o.IP)
+	}
+	a := &Axigen{Certs: o.Certs}
+	if a.Certs == nil {
+		if o.Dir == "" {
+			return nil, errors.New("axigen: Dir is required when Certs is nil")
+		}
+		var err error
+		if a.Certs, err = NewCerts(o.Dir, o.IP, o.Hostname); err != nil {
+			return nil, fmt.Errorf("axigen: %w", err)
+		}
+	}
+	opts := func(tls TLSMode) Options {
+		return Options{
+			Addr:     net.JoinHostPort(o.IP, "0"),
+			Hostname: o.Hostname,
+			TLS:      tls,
+			Cert:     a.Certs,
+			Users:    o.Users,
+		}
+	}
+	steps := []struct {
+		name  string
+		dst   **Server
+		start func() (*Server, error)
+	}{
+		{"smtp", &a.SMTP, func() (*Server, error) { return StartSMTP(opts(TLSStartTLS)) }},
+		{"imap", &a.IMAP, func() (*Server, error) { return StartIMAP(opts(TLSStartTLS)) }},
+		{"pop3", &a.POP3, func() (*Server, error) { return StartPOP3(opts(TLSStartTLS)) }},
+		{"webmail", &a.WebMail, func() (*Server, error) { return StartHTTP(opts(TLSNone), KindWebMail) }},
+		{"webadmin", &a.WebAdmin, func() (*Server, error) { return StartHTTP(opts(TLSNone), KindWebAdmin) }},
+		{"cli", &a.CLI, func() (*Server, error) { return StartCLI(opts(TLSNone)) }},
+	}
+	for _, st := range steps {
+		s, err := st.start()
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("axigen: %s: %w", st.name, err), a.Close())
+		}
+		*st.dst = s
+	}
+	return a, nil
+}
+
+// Servers returns the listeners by name: "smtp", "imap", "pop3", "webmail", "webadmin",
+// "cli". Listeners that did not start are left out.
+func (a *Axigen) Servers() map[string]*Server {
+	m := make(map[string]*Server, 6)
+	for name, s := range map[string]*Server{
+		"smtp": a.SMTP, "imap": a.IMAP, "pop3": a.POP3,
+		"webmail": a.WebMail, "webadmin": a.WebAdmin, "cli": a.CLI,
+	} {
+		if s != nil {
+			m[name] = s
+		}
+	}
+	return m
+}
+
+// Close closes every listener and returns their errors joined.
+func (a *Axigen) Close() error {
+	var errs []error
+	for name, s := range a.Servers() {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
