@@ -88,4 +88,3 @@ func (e *editConn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
