@@ -104,7 +104,8 @@ type CheckView struct {
 	Critical bool
 
 	Health               float64 // mean score of the window, 0..1; 0 when Len is 0
-	Len                  int     // results in the window so far, 0..Window
+	Size                 int     // the window's size
+	Len                  int     // results in the window so far, 0..Size
 	ConsecutiveFailures  int     // failures in a row up to the last result
 	ConsecutiveSuccesses int     // successes (OK or Degraded) in a row up to the last result
 	Down                 bool    // critical check that failed Fall in a row and has not yet had Rise successes
@@ -123,6 +124,7 @@ func (c *check) view(cfg CheckConfig) CheckView {
 		Weight:               cfg.Weight,
 		Critical:             cfg.Critical,
 		Health:               c.health(),
+		Size:                 len(c.ring),
 		Len:                  c.n,
 		ConsecutiveFailures:  c.fails,
 		ConsecutiveSuccesses: c.succs,

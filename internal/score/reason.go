@@ -15,7 +15,7 @@ const (
 	CauseGate          Cause = "gate"           // a gate's last observation failed
 	CauseCritical      Cause = "critical"       // a critical check failed Fall times in a row
 	CauseRecovering    Cause = "recovering"     // offline; waiting for Rise good updates or successes
-	CauseLowConfidence Cause = "low_confidence" // confidence below OfflineBelow (offline once Count reaches Fall)
+	CauseLowConfidence Cause = "low_confidence" // confidence below OfflineBelow (offline once Count reaches Need)
 	CauseWaiting       Cause = "waiting"        // some check or gate has never been observed
 	CauseFailing       Cause = "failing"        // a critical check's last result failed, fewer than Fall in a row
 	CauseHealthy       Cause = "healthy"        // online, every check at full health
@@ -35,7 +35,7 @@ func Causes() []Cause {
 //	critical        Name, Count, Detail, Phase            "imap: 7 consecutive failures (timeout in banner)"
 //	failing         Name, Count, Detail, Phase            "imap: 1 consecutive failure (timeout in banner)"
 //	recovering      Name, Count, Need (Name "" = target)  "recovering: imap 1 of 2 successes"
-//	low_confidence  Confidence, Threshold, Count          "confidence 0.42 below 0.50 for 6 updates"
+//	low_confidence  Confidence, Threshold, Count, Need    "confidence 0.42 below 0.50 for 42 check results"
 //	waiting         (the names it waits for)              "starting: waiting for imap, storage"
 //	degraded        Confidence, Name, Health, Detail, Phase  "confidence 0.83, weakest webmail at 0.40 (last: timeout in connect)"
 //	healthy, maintenance                                  "all checks healthy", "maintenance"
@@ -44,8 +44,8 @@ type Reason struct {
 	Name       string  // the check or gate concerned
 	Detail     string  // a gate's detail, or the failure reason of a check's last result
 	Phase      string  // the phase of a check's last result
-	Count      int     // consecutive failures, successes, good updates or low-confidence updates
-	Need       int     // how many Count must reach (recovering)
+	Count      int     // consecutive failures, successes, good updates or low-confidence results
+	Need       int     // how many Count must reach (recovering, low_confidence)
 	Confidence float64 // the target's confidence
 	Threshold  float64 // OfflineBelow
 	Health     float64 // the named check's health
@@ -66,6 +66,8 @@ type names struct {
 func (r Reason) String() string {
 	var b strings.Builder
 	switch r.Cause {
+	case "":
+		return "" // the zero Reason, as in the zero Transition
 	case CauseMaintenance:
 		b.WriteString("maintenance")
 	case CauseHealthy:
@@ -95,7 +97,10 @@ func (r Reason) String() string {
 		}
 	case CauseLowConfidence:
 		b.WriteString("confidence " + two(r.Confidence) + " below " + two(r.Threshold) + " for ")
-		b.WriteString(plural(r.Count, "update", "updates"))
+		if r.Count < r.Need {
+			b.WriteString(strconv.Itoa(r.Count) + " of ")
+		}
+		b.WriteString(plural(max(r.Count, r.Need), "check result", "check results"))
 	case CauseWaiting:
 		b.WriteString("starting: waiting for ")
 		if r.names != nil {

@@ -22,7 +22,7 @@ type Target struct {
 	state       State
 	last        Transition
 	transitions int
-	lowStreak   int     // consecutive updates with confidence below OfflineBelow
+	lowStreak   int     // consecutive check results with confidence below OfflineBelow
 	riseStreak  int     // consecutive good updates (see verdict fine)
 	confidence  float64 // weighted mean health of the checks with results; 0 if none
 	scored      bool    // some check has results, so confidence means something
@@ -72,7 +72,7 @@ func New(c Config) (*Target, error) {
 	for i, ck := range c.Checks {
 		t.names.checks[i] = ck.Name
 		t.weights[i] = ck.Weight / heaviest
-		t.checks[i] = newCheck(c.Window)
+		t.checks[i] = newCheck(c.window(i))
 	}
 	return t, nil
 }
@@ -90,6 +90,12 @@ func (t *Target) ObserveCheck(i int, r Result) error {
 	c := &t.checks[i]
 	c.add(r)
 	c.settle(t.cfg.Checks[i].Critical, t.cfg.Fall, t.cfg.Rise)
+	t.confidence, t.scored = t.score()
+	if t.scored && t.confidence < t.cfg.OfflineBelow {
+		t.lowStreak++
+	} else {
+		t.lowStreak = 0
+	}
 	t.update(r.At)
 	return nil
 }
@@ -159,7 +165,8 @@ func (t *Target) Gate(i int) (GateView, bool) {
 // unchanged. It fails with c.Validate's error if c is not valid.
 //
 // A check keeps its window and streaks if c has a check of the same Name with the same
-// Window; otherwise (new check, or window size changed) it starts with no results. A gate
+// effective window size; otherwise (a new check, or its window size changed) it starts
+// with no results. Its weight and criticality may change. A gate
 // keeps its last observation if c has a gate of the same name. Checks and gates c no longer
 // names are dropped. The state machine keeps its state, last transition and counts; the new
 // config judges from the next update on (Reconfigure itself is not an update).
@@ -170,7 +177,7 @@ func (t *Target) Reconfigure(c Config) (*Target, error) {
 	}
 	for j, ck := range n.cfg.Checks {
 		i := slices.Index(t.names.checks, ck.Name)
-		if i < 0 || t.cfg.Window != n.cfg.Window {
+		if i < 0 || t.cfg.window(i) != n.cfg.window(j) {
 			continue
 		}
 		ring := n.checks[j].ring
@@ -204,12 +211,6 @@ const (
 
 // update runs the state machine after an observation made at time at.
 func (t *Target) update(at time.Time) {
-	t.confidence, t.scored = t.score()
-	if t.scored && t.confidence < t.cfg.OfflineBelow {
-		t.lowStreak++
-	} else {
-		t.lowStreak = 0
-	}
 	v, _ := t.assess()
 	if v == fine {
 		t.riseStreak++
@@ -236,7 +237,7 @@ func (t *Target) next(from State, v verdict) State {
 
 // assess judges the current facts, and names the first problem it finds, in this order.
 // mustFall: a gate failed; a critical check has failed Fall times in a row; confidence has
-// been below OfflineBelow for Fall updates. hold: a check or gate has never been observed; a
+// been below OfflineBelow for Fall rounds of check results. hold: a check or gate has never been observed; a
 // critical check's last result failed; confidence is below OfflineBelow. Otherwise the
 // update is good: fine.
 //
@@ -253,7 +254,7 @@ func (t *Target) assess() (verdict, Reason) {
 			return mustFall, t.failing(CauseCritical, i)
 		}
 	}
-	if t.lowStreak >= t.cfg.Fall {
+	if t.lowStreak >= t.lowNeed() {
 		return mustFall, t.lowConfidence()
 	}
 
@@ -298,8 +299,13 @@ func (t *Target) failing(cause Cause, i int) Reason {
 }
 
 func (t *Target) lowConfidence() Reason {
-	return Reason{Cause: CauseLowConfidence, Confidence: t.confidence, Threshold: t.cfg.OfflineBelow, Count: t.lowStreak}
+	return Reason{Cause: CauseLowConfidence, Confidence: t.confidence, Threshold: t.cfg.OfflineBelow,
+		Count: t.lowStreak, Need: t.lowNeed()}
 }
+
+// lowNeed is how many check results in a row with low confidence take the target offline:
+// Fall rounds of results (see the package documentation).
+func (t *Target) lowNeed() int { return t.cfg.Fall * len(t.checks) }
 
 // explain says why the target is in its state now.
 func (t *Target) explain() Reason {

@@ -7,11 +7,13 @@ import (
 )
 
 // pairConfig has two equal non-critical checks with a window of one result, so the
-// confidence is exactly 0, 0.5 or 1, and Fall 3.
+// confidence is exactly 0, 0.5 or 1, one gate, and Fall 2: low confidence takes it offline
+// after 2 × 2 check results.
 func pairConfig() Config {
 	c := DefaultConfig()
-	c.Window, c.Fall = 1, 3
+	c.Window, c.Fall = 1, 2
 	c.Checks = []CheckConfig{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}
+	c.Gates = []string{"g"}
 	return c
 }
 
@@ -72,15 +74,18 @@ func TestTransitions(t *testing.T) {
 		{"fall and rise come from the config", fastRise,
 			[]string{"round", "pop3:fail", "=online", "pop3:fail", "=offline", "pop3:ok*2", "=offline", "pop3:ok", "=online"},
 			"confidence 0.90, weakest pop3 at 0.60"},
-		{"online to offline by low confidence after fall updates", pairConfig(),
-			[]string{"a:ok", "b:ok", "=online", "a:fail", "=online", "b:fail", "=online", "a:fail", "=online", "b:fail", "=offline"},
-			"confidence 0.00 below 0.50 for 3 updates"},
+		{"online to offline by low confidence after fall rounds of check results", pairConfig(),
+			[]string{"a:ok", "b:ok", "g:up", "=online", "a:fail", "b:fail", "=online", "a:fail", "g:up*5", "b:fail", "=online", "a:fail", "=offline"},
+			"confidence 0.00 below 0.50 for 4 check results"},
+		{"low confidence for fewer results keeps online", pairConfig(),
+			[]string{"a:ok", "b:ok", "g:up", "a:fail", "b:fail*3", "g:up*10", "=online", "#101"},
+			"confidence 0.00 below 0.50 for 3 of 4 check results"},
 		{"confidence at the threshold is not low", pairConfig(),
-			[]string{"a:ok", "b:ok", "a:fail*20", "=online", "#105"},
+			[]string{"a:ok", "b:ok", "g:up", "a:fail*20", "=online", "#105"},
 			"confidence 0.50, weakest a at 0.00 (last: timeout in banner)"},
-		{"a good update restarts the low confidence count", pairConfig(),
-			[]string{"a:ok", "b:ok", "a:fail", "b:fail*2", "a:ok", "a:fail", "b:fail", "=online", "b:fail", "=offline"},
-			"confidence 0.00 below 0.50 for 3 updates"},
+		{"a good result restarts the low confidence count", pairConfig(),
+			[]string{"a:ok", "b:ok", "g:up", "a:fail", "b:fail*3", "a:ok", "a:fail", "b:fail*2", "=online", "b:fail", "=offline"},
+			"confidence 0.00 below 0.50 for 4 check results"},
 		{"non-critical failures never alone take it offline", axigen,
 			[]string{"round", "webmail:fail*50", "webadmin:fail*50", "cli:fail*50", "vip:up*20", "=online", "#108"},
 			"confidence 0.75, weakest webmail at 0.00 (last: timeout in banner)"},
@@ -114,7 +119,7 @@ func TestTransitions(t *testing.T) {
 			[]string{"round", "vip:down", "vip:up", "smtp:ok", "=offline", "smtp:ok", "=online"},
 			"all checks healthy"},
 		{"low confidence must clear for rise", pairConfig(),
-			[]string{"a:ok", "b:ok", "a:fail", "b:fail*3", "=offline", "a:ok", "=offline", "b:ok", "=online"},
+			[]string{"a:ok", "b:ok", "g:up", "a:fail", "b:fail*4", "=offline", "a:ok", "=offline", "b:ok", "=online"},
 			"all checks healthy"},
 
 		// Maintenance.
@@ -295,6 +300,7 @@ func TestStartingIgnoresTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = tg.ObserveCheck(0, Result{Outcome: OK, At: epoch})
+	_ = tg.ObserveGate(0, true, "", epoch.Add(time.Hour))
 	_ = tg.ObserveCheck(1, Result{Outcome: OK, At: epoch.Add(-time.Hour)})
 	if got := tg.Decision(); got.State != Online || !got.Since.Equal(epoch.Add(-time.Hour)) {
 		t.Errorf("%+v", got)
