@@ -1,6 +1,7 @@
 package local
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,20 @@ func TestVIPPresentInvalid(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), `"`+ip+`"`) {
 			t.Errorf("VIPPresent(%q) error %q does not name the value", ip, err)
+		}
+	}
+}
+
+// TestVIPPresentIPv6Loopback: where the kernel lists ::1 on an interface, VIPPresent finds
+// it (some containers run without IPv6).
+func TestVIPPresentIPv6Loopback(t *testing.T) {
+	b, err := os.ReadFile("/proc/net/if_inet6")
+	if err != nil || !strings.Contains(string(b), "00000000000000000000000000000001") {
+		t.Skip("skipped: ::1 is not configured here")
+	}
+	for _, ip := range []string{"::1", "0:0::1"} {
+		if ok, err := VIPPresent(ip); err != nil || !ok {
+			t.Errorf("VIPPresent(%q) = %v, %v; want true", ip, ok, err)
 		}
 	}
 }

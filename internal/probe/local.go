@@ -59,7 +59,8 @@ func (g processGate) Probe(_ context.Context, t *Trace) error {
 	return nil
 }
 
-// storageGate checks that the shared storage is mounted on this node and writable. It keeps
+// storageGate checks that the shared storage is writable on this node (and, when the Spec
+// says RequireMount, mounted: a plain directory there means the shared filesystem is not). It keeps
 // one local.Storage so that a write stuck on a hung filesystem is never joined by another.
 type storageGate struct{ storage *local.Storage }
 
@@ -67,10 +68,10 @@ func newStorageGate(spec Spec) (Prober, error) {
 	if spec.StoragePath == "" {
 		return nil, errors.New("storage_path: required for the storage gate")
 	}
-	return storageGate{storage: &local.Storage{Path: spec.StoragePath, RequireMount: true}}, nil
+	return storageGate{storage: &local.Storage{Path: spec.StoragePath, Canary: spec.StorageCanary, RequireMount: spec.RequireMount}}, nil
 }
 
-// Probe fails when the path is not a mount point, is not writable, or the canary write
+// Probe fails when the path is not a mount point (if required), is not writable, or the canary write
 // does not finish before ctx's deadline.
 func (g storageGate) Probe(ctx context.Context, t *Trace) error {
 	t.Begin("storage")

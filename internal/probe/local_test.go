@@ -78,8 +78,13 @@ func TestProcessGate(t *testing.T) {
 
 func TestStorageGate(t *testing.T) {
 	dir := t.TempDir()
-	err := runGate(t, Spec{Protocol: "storage", StoragePath: dir})
+	if err := runGate(t, Spec{Protocol: "storage", StoragePath: dir, StorageCanary: "c"}); err != nil {
+		t.Errorf("writable dir, mount not required: %v", err)
+	}
+	err := runGate(t, Spec{Protocol: "storage", StoragePath: dir, RequireMount: true})
 	wantLocalFail(t, err, "storage", "not a mount point")
+	err = runGate(t, Spec{Protocol: "storage", StoragePath: filepath.Join(dir, "missing")})
+	wantLocalFail(t, err, "storage", "no such file")
 
 	if os.Geteuid() != 0 {
 		t.Skip("skipped the mounted case: mounting a tmpfs needs root")
@@ -88,7 +93,7 @@ func TestStorageGate(t *testing.T) {
 		t.Skipf("skipped the mounted case: cannot mount a tmpfs here: %v", err)
 	}
 	defer syscall.Unmount(dir, syscall.MNT_DETACH)
-	if err := runGate(t, Spec{Protocol: "storage", StoragePath: dir}); err != nil {
+	if err := runGate(t, Spec{Protocol: "storage", StoragePath: dir, RequireMount: true}); err != nil {
 		t.Errorf("mounted tmpfs: %v", err)
 	}
 }
