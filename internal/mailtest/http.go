@@ -41,7 +41,8 @@ const (
 // other methods 405. Faults: wrong banner answers every request 200 as nginx; reject
 // banner answers every request 503 (Axigen's Server header); slow banner delays the first
 // answer; trickle sends every response one byte at a time; drop closes on the request's
-// first byte; reject auth changes nothing.
+// first byte; reject auth changes nothing. Like every fault, these hold for connections
+// accepted after SetFault: a client that keeps a connection alive keeps its old fault.
 func StartHTTP(opts Options, kind string) (*Server, error) {
 	p := &httpProto{kind: kind}
 	switch kind {

@@ -22,7 +22,8 @@ func httpGet(t *testing.T, cl *http.Client, url string) (*http.Response, string)
 }
 
 func testHTTPClient(t *testing.T) *http.Client {
-	tr := &http.Transport{}
+	// No keep-alive: faults are decided per connection, so every request needs a new one.
+	tr := &http.Transport{DisableKeepAlives: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: ioTimeout}
 }

@@ -82,10 +82,11 @@ func (p *imapProto) serve(c *conn) {
 	}))
 }
 
+// close stops go-imap's Serve by closing the handoff; the connections are the layer's to
+// close. imapserver.Server.Close is not used: its WaitGroup Wait races with Serve's Add
+// when Close comes right after Serve starts (go-imap v2.0.0-beta.8).
 func (p *imapProto) close() error {
-	err := p.lib.Close()
-	p.ho.Close()
-	return err
+	return p.ho.Close()
 }
 
 // imapSession is imapmemserver's session with logins refused under FaultRejectAuth.

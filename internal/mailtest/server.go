@@ -1,6 +1,7 @@
 package mailtest
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -330,13 +331,11 @@ func drain(c net.Conn) {
 	io.Copy(io.Discard, c)
 }
 
-// writeHuge writes the greeting without its line end, padded with 'x' to HugeLineSize
-// bytes. It blocks while the client does not read; closing the conn ends it.
+// writeHuge writes the greeting's first line without its line end, padded with 'x' to
+// HugeLineSize bytes. It blocks while the client does not read; closing the conn ends it.
 func writeHuge(w io.Writer, greeting []byte) {
-	prefix := greeting
-	for len(prefix) > 0 && (prefix[len(prefix)-1] == '\n' || prefix[len(prefix)-1] == '\r') {
-		prefix = prefix[:len(prefix)-1]
-	}
+	prefix, _, _ := bytes.Cut(greeting, []byte("\n"))
+	prefix = bytes.TrimSuffix(prefix, []byte("\r"))
 	if _, err := w.Write(prefix); err != nil {
 		return
 	}
