@@ -2,12 +2,95 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/axprobe/axprobe/internal/config"
 )
 
-// PLACEHOLDER: replaced by the real command.
-func runCommand(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "not built yet")
-	return 2
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "/etc/axprobe/axprobe.yaml", "the YAML config file")
+	overrides := overrideFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: axprobe run [--config FILE] [flags]
+
+Runs the probe daemon: probes every check of every target on its schedule, keeps the
+confidence score, and answers axprobe-monitor / axprobe status on the Unix socket.
+SIGHUP reloads the config (a bad config is rejected and the running one kept);
+SIGTERM or SIGINT stops it gracefully. Settings come from, in increasing priority:
+built-in defaults, the config file, AXPROBE_* environment variables (AXPROBE_LOG__LEVEL=debug),
+and these flags.
+
+Examples:
+  axprobe run --config /etc/axprobe/axprobe.yaml
+  axprobe run --config axprobe.yaml --socket /tmp/axprobe.sock --log.level debug
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "axprobe run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	env := os.Environ()
+	flags := overrides.values(fs)
+	load := func() (*config.Config, error) { return config.Load(*configPath, env, flags) }
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintf(stderr, "axprobe run: %s:\n%v\n", *configPath, err)
+		return 1
+	}
+	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		fmt.Fprintf(stderr, "axprobe run: %v\n", err)
+		return 1
+	}
+	srv, err := newServer(cfg, load, log, webHooks(cfg, log))
+	if err != nil {
+		fmt.Fprintf(stderr, "axprobe run: %v\n", err)
+		return 1
+	}
+	if err := srv.run(ctx); err != nil {
+		log.Error("axprobe failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// overrides are the flags that override config keys: flag name → config key.
+type overrides map[string]string
+
+func overrideFlags(fs *flag.FlagSet) overrides {
+	o := overrides{}
+	for _, f := range []struct{ name, key, usage string }{
+		{"socket", "socket", "Unix socket path (config key socket)"},
+		{"http.listen", "http.listen", "address of /metrics and the status page, \"\" to disable (config key http.listen)"},
+		{"web.config.file", "http.web_config_file", "exporter-toolkit web config for TLS and basic auth (config key http.web_config_file)"},
+		{"log.level", "log.level", "debug, info, warn or error (config key log.level)"},
+		{"log.format", "log.format", "text or json (config key log.format)"},
+	} {
+		fs.String(f.name, "", f.usage)
+		o[f.name] = f.key
+	}
+	return o
+}
+
+// values returns the overrides given on the command line, keyed for config.Load. An empty
+// value counts when given: --http.listen "" disables the web side.
+func (o overrides) values(fs *flag.FlagSet) map[string]any {
+	m := map[string]any{}
+	fs.Visit(func(f *flag.Flag) {
+		if key, ok := o[f.Name]; ok {
+			m[key] = f.Value.String()
+		}
+	})
+	return m
 }

@@ -95,7 +95,8 @@ func fastTarget(ax *mailtest.Axigen, pidfile string) TargetSpec {
 		Name: "axigen",
 		Checks: []CheckSpec{
 			check("smtp", "smtp", ax.SMTP, true),
-			check("imap", "imap", ax.IMAP, true),
+			// Weighted so that one IMAP failure alone takes confidence to 0.9 (code 109).
+			{Name: "imap", Probe: probe.Spec{Protocol: "imap", Address: ax.IMAP.Addr(), Username: "probe", Password: secret.New("s3cret")}, Critical: true, Weight: 4},
 			check("pop3", "pop3", ax.POP3, true),
 			check("webmail", "http", ax.WebMail, false),
 			check("cli", "cli", ax.CLI, false),

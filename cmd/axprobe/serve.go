@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/axprobe/axprobe/internal/config"
+	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/ipc"
+)
+
+// server is one running daemon with its socket and its fallback file. `run` and `demo` both
+// use it, so the demo runs exactly what production runs.
+type server struct {
+	log    *slog.Logger
+	load   func() (*config.Config, error) // re-reads the config on SIGHUP
+	cfg    *config.Config
+	daemon *daemon.Daemon
+	sock   *ipc.Server
+	hooks  serverHooks
+}
+
+// serverHooks let the web side (metrics, status page) observe the daemon.
+type serverHooks struct {
+	observer daemon.Observer
+	reloaded func(ok bool)
+}
+
+// newLogger builds the slog logger the config asks for.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// newServer builds the daemon for cfg and opens its socket. Nothing runs until run.
+func newServer(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger, hooks serverHooks) (*server, error) {
+	d, err := daemon.New(daemon.Options{
+		Targets:       daemon.TargetsFromConfig(cfg),
+		MaxConcurrent: cfg.MaxConcurrentProbes,
+		Logger:        log,
+		Observer:      hooks.observer,
+		Version:       buildVersion(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	sock, err := ipc.Listen(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{log: log, load: load, cfg: cfg, daemon: d, sock: sock, hooks: hooks}
+	if err := s.writeFallback(cfg); err != nil {
+		sock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// writeFallback leaves beside the socket what the monitor shim needs to check the node
+// directly when the daemon cannot answer.
+func (s *server) writeFallback(cfg *config.Config) error {
+	var targets []ipc.FallbackTarget
+	for _, t := range cfg.Targets {
+		ft := ipc.FallbackTarget{Name: t.Name, Interval: t.Interval}
+		if t.RequireLocalVIP {
+			ft.VIP = t.VIP
+		}
+		if t.Process != nil {
+			ft.PidFile, ft.Process = t.Process.PidFile, t.Process.Name
+		}
+		for _, c := range t.Checks {
+			if !c.Critical {
+				continue
+			}
+			host := c.Host
+			if host == "" {
+				host = t.VIP
+			}
+			ft.Ports = append(ft.Ports, net.JoinHostPort(host, strconv.Itoa(c.Port)))
+		}
+		targets = append(targets, ft)
+	}
+	if err := ipc.WriteFallback(ipc.FallbackPath(cfg.Socket), targets); err != nil {
+		return fmt.Errorf("fallback file: %w", err)
+	}
+	return nil
+}
+
+// run serves until ctx ends: the probe loop, the socket, SIGHUP reloads, and the systemd
+// notifications (READY=1 once the first round is in, STOPPING=1 on the way out). It removes
+// the socket and the fallback file before it returns.
+func (s *server) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- s.daemon.Run(ctx) }()
+	go func() { errs <- s.sock.Serve(ctx, s.daemon) }()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	s.log.Info("axprobe started", "version", buildVersion(), "socket", s.cfg.Socket, "targets", len(s.cfg.Targets))
+	ready := s.daemon.Ready()
+	var first error
+	for running := 2; running > 0; {
+		select {
+		case <-ready:
+			ready = nil
+			s.log.Info("first round complete")
+			_ = daemon.Notify("READY=1")
+		case <-hup:
+			s.reload(ctx)
+		case err := <-errs:
+			running--
+			if err != nil && first == nil {
+				first = err
+				cancel() // one half failed: stop the other
+			}
+			if running == 1 {
+				cancel()
+			}
+		}
+	}
+	_ = daemon.Notify("STOPPING=1")
+	_ = os.Remove(ipc.FallbackPath(s.cfg.Socket))
+	s.log.Info("axprobe stopped")
+	return first
+}
+
+// reload re-reads the config. A config that does not load or validate is rejected with every
+// problem logged; the running one stays.
+func (s *server) reload(ctx context.Context) {
+	s.log.Info("reloading config")
+	cfg, err := s.load()
+	if err == nil {
+		err = s.daemon.Reload(ctx, daemon.TargetsFromConfig(cfg))
+	}
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				s.log.Error("config reload rejected", "problem", p.String())
+			}
+		} else {
+			s.log.Error("config reload rejected", "err", err)
+		}
+		if s.hooks.reloaded != nil {
+			s.hooks.reloaded(false)
+		}
+		return
+	}
+	if cfg.Socket != s.cfg.Socket || cfg.HTTP != s.cfg.HTTP {
+		s.log.Warn("socket and http settings change only on restart", "socket", s.cfg.Socket, "http.listen", s.cfg.HTTP.Listen)
+	}
+	if err := s.writeFallback(cfg); err != nil {
+		s.log.Error("fallback file not updated", "err", err)
+	}
+	cfg.Socket, cfg.HTTP = s.cfg.Socket, s.cfg.HTTP
+	s.cfg = cfg
+	if s.hooks.reloaded != nil {
+		s.hooks.reloaded(true)
+	}
+	s.log.Info("config reloaded", "targets", len(cfg.Targets))
+}
