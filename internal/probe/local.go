@@ -59,9 +59,10 @@ func (g processGate) Probe(_ context.Context, t *Trace) error {
 	return nil
 }
 
-// storageGate checks that the shared storage is writable on this node (and, when the Spec
-// says RequireMount, mounted: a plain directory there means the shared filesystem is not). It keeps
-// one local.Storage so that a write stuck on a hung filesystem is never joined by another.
+// storageGate checks that the shared storage is writable on this node and, when the Spec
+// says RequireMount, mounted (a plain directory there means the shared filesystem is not).
+// It keeps one local.Storage so that a write stuck on a hung filesystem is never joined by
+// another.
 type storageGate struct{ storage *local.Storage }
 
 func newStorageGate(spec Spec) (Prober, error) {
@@ -71,8 +72,8 @@ func newStorageGate(spec Spec) (Prober, error) {
 	return storageGate{storage: &local.Storage{Path: spec.StoragePath, Canary: spec.StorageCanary, RequireMount: spec.RequireMount}}, nil
 }
 
-// Probe fails when the path is not a mount point (if required), is not writable, or the canary write
-// does not finish before ctx's deadline.
+// Probe fails when the path is not a mount point (if required), is not writable, or the
+// canary write does not finish before ctx's deadline.
 func (g storageGate) Probe(ctx context.Context, t *Trace) error {
 	t.Begin("storage")
 	if err := g.storage.Check(ctx); err != nil {
