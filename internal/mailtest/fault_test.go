@@ -17,14 +17,14 @@ import (
 type lineProto struct {
 	name     string
 	start    func(Options) (*Server, error)
-	tls      TLSMode      // what the listener offers under the fault tests
+	tls      TLSMode       // what the listener offers under the fault tests
 	greet    func(*client) // reads and checks the healthy greeting
 	wrong    string
 	reject   string
-	command  string                  // a harmless first command
-	reply    string                  // the start of its reply
+	command  string                    // a harmless first command
+	reply    string                    // the start of its reply
 	authFail func(*testing.T, *client) // logs in with good credentials, expects refusal
-	startTLS func(*client)            // asks for STARTTLS and reads the positive answer; nil: no TLS
+	startTLS func(*client)             // asks for STARTTLS and reads the positive answer; nil: no TLS
 }
 
 func lineProtos(t *testing.T) []lineProto {
