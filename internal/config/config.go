@@ -169,7 +169,7 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// add records a problem; format-free so that messages are built where the facts are.
+// add records a problem at path.
 func (ps *Problems) add(path, message string) {
 	*ps = append(*ps, Problem{Path: path, Message: message})
 }

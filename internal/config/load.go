@@ -214,17 +214,20 @@ func (c *Config) readPasswords(env []string) Problems {
 // readPasswordFile reads a password from a regular file of at most maxPasswordSize bytes,
 // without one trailing newline. Errors name the file, never its content.
 func readPasswordFile(path string) (secret.Secret, error) {
-	// O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected below.
+	// Look before opening: opening a device can have effects (a watchdog, a tape), and
+	// opening a FIFO waits for a writer.
+	if info, err := os.Stat(path); err != nil {
+		return secret.Secret{}, err
+	} else if !info.Mode().IsRegular() {
+		return secret.Secret{}, fmt.Errorf("%s is not a regular file", path)
+	}
+	// O_NONBLOCK and a second look in case the path was swapped after the first.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return secret.Secret{}, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return secret.Secret{}, err
-	}
-	if !info.Mode().IsRegular() {
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
 		return secret.Secret{}, fmt.Errorf("%s is not a regular file", path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPasswordSize+1))
