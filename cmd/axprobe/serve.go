@@ -105,8 +105,8 @@ func (s *server) writeFallback(cfg *config.Config) error {
 }
 
 // run serves until ctx ends: the probe loop, the socket, SIGHUP reloads, and the systemd
-// notifications (READY=1 once the first round is in, STOPPING=1 on the way out). It removes
-// the socket and the fallback file before it returns.
+// notifications (READY=1 once the first round is in, STOPPING=1 on the way out). The socket
+// is removed on the way out; the fallback file is kept for the shim.
 func (s *server) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -141,7 +141,8 @@ func (s *server) run(ctx context.Context) error {
 		}
 	}
 	_ = daemon.Notify("STOPPING=1")
-	_ = os.Remove(ipc.FallbackPath(s.cfg.Socket))
+	// The fallback file stays: while the daemon is down (restart, upgrade, crash) it is
+	// exactly what lets the shim check the node directly instead of reporting offline.
 	s.log.Info("axprobe stopped")
 	return first
 }
