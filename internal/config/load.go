@@ -43,7 +43,8 @@ const maxPasswordSize = 4096
 //
 // The error is Problems, listing every problem at once, when the layers could be merged;
 // otherwise it says why a layer could not be read. It never contains a password. Load reads
-// only path and the password files, and never blocks on a FIFO or a device.
+// only path and the password files; a password file that is not a regular file (a FIFO, a
+// device) is rejected without being opened.
 func Load(path string, env []string, flags map[string]any) (*Config, error) {
 	k := koanf.New(".")
 	if path != "" {
