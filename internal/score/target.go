@@ -90,6 +90,8 @@ func (t *Target) ObserveCheck(i int, r Result) error {
 	c := &t.checks[i]
 	c.add(r)
 	c.settle(t.cfg.Checks[i].Critical, t.cfg.Fall, t.cfg.Rise)
+	// Only a check result can change the confidence, so only check results move the
+	// low-confidence count.
 	t.confidence, t.scored = t.score()
 	if t.scored && t.confidence < t.cfg.OfflineBelow {
 		t.lowStreak++
@@ -166,10 +168,11 @@ func (t *Target) Gate(i int) (GateView, bool) {
 //
 // A check keeps its window and streaks if c has a check of the same Name with the same
 // effective window size; otherwise (a new check, or its window size changed) it starts
-// with no results. Its weight and criticality may change. A gate
-// keeps its last observation if c has a gate of the same name. Checks and gates c no longer
-// names are dropped. The state machine keeps its state, last transition and counts; the new
-// config judges from the next update on (Reconfigure itself is not an update).
+// with no results. Its weight and criticality may change. A gate keeps its last observation
+// if c has a gate of the same name. Checks and gates c no longer names are dropped. The
+// state machine keeps its state, last transition and counts; the new config judges from
+// the next update on (Reconfigure itself is not an update, so a target may stay online
+// until then under rules that would now take it offline).
 func (t *Target) Reconfigure(c Config) (*Target, error) {
 	n, err := New(c)
 	if err != nil {
