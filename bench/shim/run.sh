@@ -7,6 +7,7 @@
 # "axprobe monitor" and prints a markdown table with the ratio axprobe-monitor / hello.
 #
 # Usage: bench/shim/run.sh [extra hyperfine flags]     (run from anywhere in the repo)
+#        BENCH_RUNS=5 BENCH_WARMUP=1 bench/shim/run.sh    (a quick smoke run, as CI does)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -64,7 +65,7 @@ if [[ $big == yes ]]; then
 	cmds+=(-n "axprobe monitor" "$work/axprobe monitor --socket $socket")
 fi
 # The monitor exits 110 by design: -i ignores non-zero exit codes.
-hyperfine -N -i --warmup 20 --runs 300 --export-json "$work/result.json" "$@" "${cmds[@]}" >&2
+hyperfine -N -i --warmup "${BENCH_WARMUP:-20}" --runs "${BENCH_RUNS:-300}" --export-json "$work/result.json" "$@" "${cmds[@]}" >&2
 
 python3 - "$work/result.json" <<'PY'
 import json, sys
