@@ -17,6 +17,7 @@ package mailtest
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 )
 
@@ -117,6 +118,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	o.Users = maps.Clone(o.Users) // the caller may go on changing its map
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
