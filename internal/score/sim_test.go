@@ -104,6 +104,9 @@ func TestSimulationHealthyNodeNeverFails(t *testing.T) {
 // count over ten seeds must match 3 × (p^F + (n−F)(1−p)p^F) per run within statistical
 // noise (Poisson, ±3 standard deviations).
 func TestSimulationFallArithmetic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200,000 simulated rounds")
+	}
 	const cycles, seeds = 10_000, 10
 	for _, fall := range []int{3, 4} {
 		c := axigenConfig()
