@@ -163,8 +163,9 @@ func (s *Server) SetTrickleInterval(d time.Duration) {
 }
 
 // Close closes the listener and every open connection, stops the protocol's library server
-// and returns once every goroutine the server started has exited. Calling it again returns
-// nil at once.
+// and returns once every goroutine the server started has exited. (The per-connection
+// goroutines of go-smtp, go-imap and net/http are waited for up to their closing of the
+// connection, which is the last thing they do.) Calling it again returns nil at once.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
