@@ -65,7 +65,10 @@ func (f configFile) write(l *layout) error {
 // dovecotConf: IMAP and POP3, each with a plain listener (STARTTLS/STLS offered) and an
 // implicit-TLS one; plaintext LOGIN allowed, as Axigen allows it on its plain ports; one
 // passwd-file user whose mail is MailRoot/USER/Maildir, owned by VmailUID; and an auth
-// socket for Postfix's SASL. Listener blocks are one setting per line: Dovecot wants that.
+// socket for Postfix's SASL. A failed login still waits auth_failure_delay (2 s), as in
+// production, but the per-IP auth penalty (up to 15 s more for every later login from
+// 127.0.0.1, failed or not) is off: it would make a test depend on the ones before it.
+// Listener blocks are one setting per line: Dovecot wants that.
 const dovecotConf = `# Written by axprobe's internal/realserver for one test run.
 base_dir = {{.DovecotBase}}
 state_dir = {{.DovecotState}}
@@ -113,6 +116,11 @@ service auth {
     mode = 0666
   }
 }
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 `
 
 // postfixMain: accept mail for Domain over SMTP, deliver it with virtual(8) into the same
@@ -139,6 +147,8 @@ local_recipient_maps =
 relay_domains =
 default_transport = error:this test server relays nothing
 biff = no
+# A service whose processes die at start is throttled for this long (default 60 s).
+service_throttle_time = 1s
 smtpd_banner = $myhostname ESMTP Postfix (axprobe test)
 smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated reject_unauth_destination
 smtpd_tls_security_level = may

@@ -71,20 +71,23 @@ func (p *Process) Signal(sig syscall.Signal) error {
 }
 
 // Pause stops (SIGSTOP) every process of the server: connections are still accepted by
-// the kernel but nothing answers. Call Resume to undo it; Stop resumes by itself.
+// the kernel but nothing answers. Call Resume to undo it; Kill and Stop need no Resume.
 func (p *Process) Pause() error { return p.Signal(syscall.SIGSTOP) }
 
 // Resume continues (SIGCONT) every process of the server after Pause.
 func (p *Process) Resume() error { return p.Signal(syscall.SIGCONT) }
 
-// Kill kills (SIGKILL) every process of the server, as a crash would, and waits until the
-// master has been reaped, at most timeout.
+// Kill kills (SIGKILL) every process of the server, as a crash would, and waits, at most
+// timeout, until all are gone and reaped: when it returns, the server's ports are closed.
 func (p *Process) Kill(timeout time.Duration) error {
 	err := p.Signal(syscall.SIGKILL)
 	if err != nil && !errors.Is(err, syscall.ESRCH) {
 		return err
 	}
-	return p.waitExit(timeout)
+	if err := p.waitExit(timeout); err != nil {
+		return err
+	}
+	return p.clearSession(timeout)
 }
 
 func (p *Process) waitExit(timeout time.Duration) error {
@@ -96,17 +99,6 @@ func (p *Process) waitExit(timeout time.Duration) error {
 	case <-timer.C:
 		return fmt.Errorf("%s (pid %d) still running after %s", p.Name, p.Pgid(), timeout)
 	}
-}
-
-// stop kills every process of the server (SIGKILL reaches stopped processes too, so a
-// paused server needs no SIGCONT first) and waits, at most timeout, until none is left.
-// A graceful stop would buy nothing for a throwaway server and costs a second: Dovecot's
-// master waits that long for its children.
-func (p *Process) stop(timeout time.Duration) error {
-	if err := p.Kill(timeout); err != nil {
-		return err
-	}
-	return p.clearSession(timeout)
 }
 
 // clearSession kills and reaps whatever is left of the server's session once its master

@@ -172,6 +172,18 @@ func lineReady(addr string, cfg *tls.Config, send, prefix string) func(context.C
 	}
 }
 
+// socketReady returns a readiness check that a Unix socket accepts connections.
+func socketReady(path string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+}
+
 // waitReady retries ready until it succeeds, p exits, or ctx ends.
 func waitReady(ctx context.Context, p *Process, ready func(context.Context) error) error {
 	for {
@@ -193,15 +205,16 @@ func waitReady(ctx context.Context, p *Process, ready func(context.Context) erro
 	}
 }
 
-// Stop stops every server, waits until none of their processes is left, and returns what
-// went wrong. It is safe to call more than once; t.Cleanup calls it too. It does not
+// Stop kills every server (SIGKILL: a graceful stop buys nothing for a throwaway server,
+// and Dovecot's costs a second), waits until none of their processes is left, and returns
+// what went wrong. It is safe to call more than once; t.Cleanup calls it too. It does not
 // remove Dir (the cleanup does, after printing the logs of a failed test).
 func (s *Servers) Stop() error {
 	s.stopOnce.Do(func() {
 		var errs []error
 		for _, p := range []*Process{s.Nginx, s.Postfix, s.Dovecot} {
 			if p != nil {
-				errs = append(errs, p.stop(stopGrace))
+				errs = append(errs, p.Kill(killTimeout))
 			}
 		}
 		s.stopErr = errors.Join(errs...)

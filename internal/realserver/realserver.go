@@ -54,7 +54,7 @@ const (
 // How long the harness waits for things, at most.
 const (
 	readyTimeout = 20 * time.Second // all servers answering
-	stopGrace    = 5 * time.Second  // a master to exit after SIGTERM, then after SIGKILL
+	killTimeout  = 5 * time.Second  // every process of a server to be gone after SIGKILL
 )
 
 // Service selects servers to start.
@@ -147,6 +147,15 @@ func Start(t testing.TB, opts Options) *Servers {
 	return s
 }
 
+// readiness is one check that a server answers on one listener.
+type readiness struct {
+	p     *Process
+	ready func(ctx context.Context) error
+}
+
+// start starts the servers in two waves: Dovecot and nginx, then, once Dovecot answers,
+// Postfix. A Postfix smtpd that starts before Dovecot's auth socket exists dies ("no SASL
+// authentication mechanisms"), and the master then throttles the service.
 func (s *Servers) start(want Service) error {
 	bins, err := findBinaries(want)
 	if err != nil {
@@ -162,47 +171,28 @@ func (s *Servers) start(want Service) error {
 	if err != nil {
 		return err
 	}
-
-	type check struct {
-		p     *Process
-		ready func(ctx context.Context) error
-	}
-	var checks []check
 	roots := x509.NewCertPool()
 	caPEM, err := os.ReadFile(l.TLS.CA)
 	if err != nil || !roots.AppendCertsFromPEM(caPEM) {
 		return fmt.Errorf("read back CA %s: %v", l.TLS.CA, err)
 	}
 	tlsCfg := &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
 
+	var first []readiness
 	if want&Dovecot != 0 {
 		s.Dovecot, err = startProcess("dovecot", filepath.Join(s.logDir, "dovecot.out"),
 			[]string{bins.dovecot, "-F", "-c", l.DovecotConf})
 		if err != nil {
 			return err
 		}
-		for _, c := range []struct {
-			addr   string
-			tls    bool
-			prefix string
-		}{{s.IMAP, false, "* OK"}, {s.IMAPS, true, "* OK"}, {s.POP3, false, "+OK"}, {s.POP3S, true, "+OK"}} {
-			cfg := tlsCfg
-			if !c.tls {
-				cfg = nil
-			}
-			checks = append(checks, check{s.Dovecot, lineReady(c.addr, cfg, "", c.prefix)})
-		}
-	}
-	if want&Postfix != 0 {
-		// The master runs in the foreground: it does not fork itself away.
-		s.Postfix, err = startProcess("postfix", filepath.Join(s.logDir, "postfix.out"),
-			[]string{bins.postfixMaster, "-c", l.PostfixConfDir})
-		if err != nil {
-			return err
-		}
-		checks = append(checks,
-			check{s.Postfix, lineReady(s.SMTP, nil, "", "220 ")},
-			check{s.Postfix, lineReady(s.SMTPS, tlsCfg, "", "220 ")})
+		first = append(first,
+			readiness{s.Dovecot, lineReady(s.IMAP, nil, "", "* OK")},
+			readiness{s.Dovecot, lineReady(s.IMAPS, tlsCfg, "", "* OK")},
+			readiness{s.Dovecot, lineReady(s.POP3, nil, "", "+OK")},
+			readiness{s.Dovecot, lineReady(s.POP3S, tlsCfg, "", "+OK")},
+			readiness{s.Dovecot, socketReady(l.AuthSocket)})
 	}
 	if want&Nginx != 0 {
 		const get = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -212,13 +202,30 @@ func (s *Servers) start(want Service) error {
 		if err != nil {
 			return err
 		}
-		checks = append(checks,
-			check{s.Nginx, lineReady(s.HTTP, nil, get, "HTTP/1.1 200 ")},
-			check{s.Nginx, lineReady(s.HTTPS, tlsCfg, get, "HTTP/1.1 200 ")})
+		first = append(first,
+			readiness{s.Nginx, lineReady(s.HTTP, nil, get, "HTTP/1.1 200 ")},
+			readiness{s.Nginx, lineReady(s.HTTPS, tlsCfg, get, "HTTP/1.1 200 ")})
 	}
+	if err := waitAll(ctx, first); err != nil {
+		return err
+	}
+	if want&Postfix == 0 {
+		return nil
+	}
+	// The master runs in the foreground: it does not fork itself away.
+	s.Postfix, err = startProcess("postfix", filepath.Join(s.logDir, "postfix.out"),
+		[]string{bins.postfixMaster, "-c", l.PostfixConfDir})
+	if err != nil {
+		return err
+	}
+	return waitAll(ctx, []readiness{
+		{s.Postfix, lineReady(s.SMTP, nil, "", "220 ")},
+		{s.Postfix, lineReady(s.SMTPS, tlsCfg, "", "220 ")},
+	})
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
+// waitAll runs every check concurrently until it passes, and joins the failures.
+func waitAll(ctx context.Context, checks []readiness) error {
 	errs := make([]error, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {

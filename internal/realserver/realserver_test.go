@@ -188,7 +188,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	}
 	waitStopped(t, s.Dovecot)
 
-	if err := s.Nginx.Kill(stopGrace); err != nil {
+	if err := s.Nginx.Kill(killTimeout); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := net.DialTimeout("tcp", s.HTTP, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
