@@ -30,12 +30,19 @@ const (
 	ReasonHTTPStatus Reason = "http_status" // HTTP status or body not as expected
 	ReasonLocal      Reason = "local"       // a local gate failed (VIP, process, storage)
 	ReasonInternal   Reason = "internal"    // a bug or misconfiguration on our side
+
+	// Round trip (protocol "roundtrip") only.
+	ReasonSubmitRejected Reason = "submit_rejected" // the SMTP server refused the probe message (MAIL, RCPT or DATA)
+	ReasonNotDelivered   Reason = "not_delivered"   // the message did not reach the probe mailbox within the deadline
+	ReasonIMAPLogin      Reason = "imap_login"      // the probe mailbox's IMAP login was rejected
+	ReasonCleanupFailed  Reason = "cleanup_failed"  // probe messages could not be removed, or the mailbox is over its limit
 )
 
 // Reasons returns every Reason, in a stable order.
 func Reasons() []Reason {
 	return []Reason{ReasonRefused, ReasonTimeout, ReasonClosed, ReasonBadBanner, ReasonTLS,
-		ReasonCert, ReasonAuth, ReasonProtocol, ReasonHTTPStatus, ReasonLocal, ReasonInternal}
+		ReasonCert, ReasonAuth, ReasonProtocol, ReasonHTTPStatus, ReasonLocal, ReasonInternal,
+		ReasonSubmitRejected, ReasonNotDelivered, ReasonIMAPLogin, ReasonCleanupFailed}
 }
 
 // Error is the error every prober returns: why (Reason), where (Phase) and after how long.
