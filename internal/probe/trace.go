@@ -32,7 +32,24 @@ type Trace struct {
 	phases    []Phase
 	tlsInfo   *TLSInfo
 	firstByte time.Time
+	measures  []Measure
+	notes     []Note
 	now       func() time.Time
+}
+
+// Measure is a named duration a prober reports besides its phases, when the interesting
+// figure is not the length of one phase: a mail round trip's delivery latency runs from the
+// SMTP server's "queued" reply to the moment the message shows up over IMAP.
+type Measure struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Note is a named fact a prober learned from the server, shown to people but never scored:
+// a round trip's queue id, so that a lost message can be found in the mail server's log.
+type Note struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // NewTrace starts a trace at the current time.
@@ -142,4 +159,59 @@ func (t *Trace) TLS() *TLSInfo {
 	}
 	c := *t.tlsInfo
 	return &c
+}
+
+// SetMeasure records d under name, replacing an earlier value of the same name.
+func (t *Trace) SetMeasure(name string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.measures {
+		if t.measures[i].Name == name {
+			t.measures[i].Duration = d
+			return
+		}
+	}
+	t.measures = append(t.measures, Measure{Name: name, Duration: d})
+}
+
+// Measure returns the duration recorded under name, and whether there is one.
+func (t *Trace) Measure(name string) (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range t.measures {
+		if m.Name == name {
+			return m.Duration, true
+		}
+	}
+	return 0, false
+}
+
+// Measures returns a copy of the recorded measures in the order they were first set, or
+// nil when there are none.
+func (t *Trace) Measures() []Measure {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Measure(nil), t.measures...)
+}
+
+// SetNote records value under name, replacing an earlier value of the same name. Probers
+// put only what the server said in notes (truncated), never a credential.
+func (t *Trace) SetNote(name, value string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.notes {
+		if t.notes[i].Name == name {
+			t.notes[i].Value = value
+			return
+		}
+	}
+	t.notes = append(t.notes, Note{Name: name, Value: value})
+}
+
+// Notes returns a copy of the recorded notes in the order they were first set, or nil when
+// there are none.
+func (t *Trace) Notes() []Note {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Note(nil), t.notes...)
 }
