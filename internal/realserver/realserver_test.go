@@ -386,3 +386,16 @@ func waitForMessage(t *testing.T, s *Servers, token string) {
 	}
 	t.Fatalf("no message with subject %q in %s after 20s", token, s.Mailbox)
 }
+
+// BenchmarkStartStop measures how long the harness takes to bring every server up (all
+// listeners answering) and to take them down again.
+//
+//	AXPROBE_INTEGRATION=1 go test -run '^$' -bench StartStop -benchtime 5x ./internal/realserver
+func BenchmarkStartStop(b *testing.B) {
+	for b.Loop() {
+		s := Start(b, Options{})
+		if err := s.Stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
