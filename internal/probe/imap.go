@@ -43,59 +43,12 @@ func newIMAP(spec Spec) (Prober, error) {
 // Probe implements Prober. Phases: connect, [tls,] banner, [capability, starttls, tls,]
 // capability, [login, examine,] logout.
 func (p *imapProber) Probe(ctx context.Context, t *Trace) error {
-	conn, err := dialSpec(ctx, t, &p.spec)
+	c, rc, err := p.open(ctx, t, ReasonAuth, nil)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-
-	t.BeginBanner()
-	br := newLineReader(conn)
-	line, err := readLine(br)
-	if err != nil {
-		return Wrap(ctx, t, err)
-	}
-	greeting, err := parseIMAPGreeting(string(line))
-	if err != nil {
-		return greetingFail(ctx, t, err)
-	}
-	if greeting.Status == "BYE" {
-		return Fail(t, ReasonBadBanner, 0, fmt.Errorf("greeting %q", truncate(string(line))))
-	}
-	if err := matchBanner(t, p.banner, string(line)); err != nil {
-		return err
-	}
-
-	if p.spec.TLS == TLSStartTLS {
-		if greeting.Status == "PREAUTH" {
-			return Fail(t, ReasonTLS, 0, errors.New("server sent PREAUTH on a plain-text connection; STARTTLS impossible"))
-		}
-		tc, err := p.startTLS(ctx, t, conn, br)
-		if err != nil {
-			return err
-		}
-		conn, br = tc, newLineReader(tc)
-	}
-
-	rc := replay(conn, append(line, '\r', '\n'), br)
-	c := imapclient.New(rc, nil)
 	defer c.Close() // closes the conn and waits for imapclient's reader goroutine
-	if err := c.WaitGreeting(); err != nil {
-		return Wrap(ctx, t, err)
-	}
-	t.Begin("capability")
-	caps, err := c.Capability().Wait()
-	if err != nil {
-		return imapFail(ctx, t, rc, ReasonProtocol, err)
-	}
 	if p.spec.Username != "" {
-		if caps.Has(imap.CapLoginDisabled) {
-			return Fail(t, ReasonAuth, 0, errors.New("server refuses LOGIN (LOGINDISABLED)"))
-		}
-		t.Begin("login")
-		if err := c.Login(p.spec.Username, p.spec.Password.Reveal()).Wait(); err != nil {
-			return imapFail(ctx, t, rc, ReasonAuth, err)
-		}
 		t.Begin("examine")
 		if _, err := c.Select(p.mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 			return imapFail(ctx, t, rc, ReasonProtocol, err)
@@ -103,6 +56,80 @@ func (p *imapProber) Probe(ctx context.Context, t *Trace) error {
 	}
 	t.Begin("logout")
 	return imapFail(ctx, t, rc, ReasonProtocol, c.Logout().Wait())
+}
+
+// open connects, reads and matches the greeting, reaches TLS as the spec says, asks
+// CAPABILITY and, when the spec has a Username, logs in; a rejected login fails with
+// loginReason. opts (may be nil) go to imapclient. The returned client owns the conn:
+// Close closes it and waits for imapclient's reader goroutine; the replayConn is for
+// imapFail. On error nothing is left open or running. Phases: connect, [tls,] banner,
+// [capability, starttls, tls,] capability, [login].
+func (p *imapProber) open(ctx context.Context, t *Trace, loginReason Reason, opts *imapclient.Options) (*imapclient.Client, *replayConn, error) {
+	conn, err := dialSpec(ctx, t, &p.spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, rc, err := p.session(ctx, t, conn, loginReason, opts)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	return c, rc, nil
+}
+
+func (p *imapProber) session(ctx context.Context, t *Trace, conn net.Conn, loginReason Reason, opts *imapclient.Options) (*imapclient.Client, *replayConn, error) {
+	t.BeginBanner()
+	br := newLineReader(conn)
+	line, err := readLine(br)
+	if err != nil {
+		return nil, nil, Wrap(ctx, t, err)
+	}
+	greeting, err := parseIMAPGreeting(string(line))
+	if err != nil {
+		return nil, nil, greetingFail(ctx, t, err)
+	}
+	if greeting.Status == "BYE" {
+		return nil, nil, Fail(t, ReasonBadBanner, 0, fmt.Errorf("greeting %q", truncate(string(line))))
+	}
+	if err := matchBanner(t, p.banner, string(line)); err != nil {
+		return nil, nil, err
+	}
+
+	if p.spec.TLS == TLSStartTLS {
+		if greeting.Status == "PREAUTH" {
+			return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server sent PREAUTH on a plain-text connection; STARTTLS impossible"))
+		}
+		tc, err := p.startTLS(ctx, t, conn, br)
+		if err != nil {
+			return nil, nil, err
+		}
+		conn, br = tc, newLineReader(tc)
+	}
+
+	rc := replay(conn, append(line, '\r', '\n'), br)
+	c := imapclient.New(rc, opts)
+	fail := func(err error) (*imapclient.Client, *replayConn, error) {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	if err := c.WaitGreeting(); err != nil {
+		return fail(Wrap(ctx, t, err))
+	}
+	t.Begin("capability")
+	caps, err := c.Capability().Wait()
+	if err != nil {
+		return fail(imapFail(ctx, t, rc, ReasonProtocol, err))
+	}
+	if p.spec.Username != "" {
+		if caps.Has(imap.CapLoginDisabled) {
+			return fail(Fail(t, loginReason, 0, errors.New("server refuses LOGIN (LOGINDISABLED)")))
+		}
+		t.Begin("login")
+		if err := c.Login(p.spec.Username, p.spec.Password.Reveal()).Wait(); err != nil {
+			return fail(imapFail(ctx, t, rc, loginReason, err))
+		}
+	}
+	return c, rc, nil
 }
 
 // startTLS asks CAPABILITY and sends STARTTLS on the plain-text conn, then completes the

@@ -46,47 +46,68 @@ func newSMTP(spec Spec) (Prober, error) {
 // Probe implements Prober. Phases: connect, [tls,] banner, [ehlo, starttls, tls,] ehlo,
 // [auth,] quit.
 func (p *smtpProber) Probe(ctx context.Context, t *Trace) error {
-	conn, err := dialSpec(ctx, t, &p.spec)
+	c, err := p.open(ctx, t, p.spec.Username != "")
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer c.Close()
+	t.Begin("quit")
+	return smtpFail(ctx, t, ReasonProtocol, c.Quit())
+}
 
+// open connects, reads and matches the greeting, reaches TLS as the spec says, sends EHLO
+// and, when login is true, authenticates. The returned client owns the conn: closing it
+// closes the conn. On error nothing is left open. Phases: connect, [tls,] banner, [ehlo,
+// starttls, tls,] ehlo, [auth].
+func (p *smtpProber) open(ctx context.Context, t *Trace, login bool) (*smtp.Client, error) {
+	conn, err := dialSpec(ctx, t, &p.spec)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.session(ctx, t, conn, login)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *smtpProber) session(ctx context.Context, t *Trace, conn net.Conn, login bool) (*smtp.Client, error) {
 	t.BeginBanner()
 	br := newLineReader(conn)
 	greeting, err := readSMTPReply(br)
 	if err != nil {
-		return greetingFail(ctx, t, err)
+		return nil, greetingFail(ctx, t, err)
 	}
 	if greeting.Code != 220 {
-		return Fail(t, ReasonBadBanner, greeting.Code, fmt.Errorf("greeting %d %q", greeting.Code, truncate(greeting.Text())))
+		return nil, Fail(t, ReasonBadBanner, greeting.Code, fmt.Errorf("greeting %d %q", greeting.Code, truncate(greeting.Text())))
 	}
 	if err := matchBanner(t, p.banner, greeting.Text()); err != nil {
-		return err
+		return nil, err
 	}
 
 	if p.spec.TLS == TLSStartTLS {
 		tc, err := p.startTLS(ctx, t, conn, br)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		conn, br = tc, newLineReader(tc)
 	}
 
 	c := smtp.NewClient(replay(conn, greeting.wire(), br))
-	defer c.Close()
 	t.Begin("ehlo")
 	if err := c.Hello(p.helo); err != nil {
-		return smtpFail(ctx, t, ReasonProtocol, err)
+		_ = c.Close()
+		return nil, smtpFail(ctx, t, ReasonProtocol, err)
 	}
-	if p.spec.Username != "" {
+	if login {
 		t.Begin("auth")
 		if err := p.auth(t, c); err != nil {
-			return smtpFail(ctx, t, ReasonAuth, err)
+			_ = c.Close()
+			return nil, smtpFail(ctx, t, ReasonAuth, err)
 		}
 	}
-	t.Begin("quit")
-	return smtpFail(ctx, t, ReasonProtocol, c.Quit())
+	return c, nil
 }
 
 // startTLS sends EHLO and STARTTLS on the plain-text conn and completes the handshake.
