@@ -65,7 +65,7 @@ Flags:
 	}
 	defer env.close()
 
-	srv, err := newServer(env.cfg, env.load, env.log, webHooks(env.cfg, env.log))
+	srv, err := newServer(env.cfg, env.load, env.log, demoWebHooks(env.cfg, env.log, env))
 	if err != nil {
 		fmt.Fprintf(stderr, "axprobe demo: %v\n", err)
 		return 1

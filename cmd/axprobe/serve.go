@@ -28,10 +28,15 @@ type server struct {
 	hooks  serverHooks
 }
 
-// serverHooks let the web side (metrics, status page) observe the daemon.
+// serverHooks let the web side (metrics, status page) observe the daemon. Every field is
+// optional.
 type serverHooks struct {
 	observer daemon.Observer
+	ipc      ipc.Observer // told the outcome of every socket request
 	reloaded func(ok bool)
+	// serve runs alongside the daemon until ctx ends (the HTTP server); if it fails, the
+	// daemon stops too.
+	serve func(ctx context.Context, d *daemon.Daemon) error
 }
 
 // newLogger builds the slog logger the config asks for.
@@ -66,6 +71,7 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 	if err != nil {
 		return nil, err
 	}
+	sock.Observer = hooks.ipc
 	s := &server{log: log, load: load, cfg: cfg, daemon: d, sock: sock, hooks: hooks}
 	if err := s.writeFallback(cfg); err != nil {
 		sock.Close()
@@ -110,9 +116,14 @@ func (s *server) writeFallback(cfg *config.Config) error {
 func (s *server) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
+	parts := 2
 	go func() { errs <- s.daemon.Run(ctx) }()
 	go func() { errs <- s.sock.Serve(ctx, s.daemon) }()
+	if s.hooks.serve != nil {
+		parts++
+		go func() { errs <- s.hooks.serve(ctx, s.daemon) }()
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -121,7 +132,7 @@ func (s *server) run(ctx context.Context) error {
 	s.log.Info("axprobe started", "version", buildVersion(), "socket", s.cfg.Socket, "targets", len(s.cfg.Targets))
 	ready := s.daemon.Ready()
 	var first error
-	for running := 2; running > 0; {
+	for running := parts; running > 0; {
 		select {
 		case <-ready:
 			ready = nil
@@ -133,11 +144,8 @@ func (s *server) run(ctx context.Context) error {
 			running--
 			if err != nil && first == nil {
 				first = err
-				cancel() // one half failed: stop the other
 			}
-			if running == 1 {
-				cancel()
-			}
+			cancel() // one part ended: stop the others
 		}
 	}
 	_ = daemon.Notify("STOPPING=1")

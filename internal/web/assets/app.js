@@ -80,7 +80,7 @@ function checkRow(c) {
     '<td data-label="status"><span class="icon" aria-hidden="true">' + outcomeIcon(c.outcome) + '</span> <span class="outcome">' + esc(c.outcome) + "</span></td>" +
     '<td data-label="health">' + pct(c.health) + "</td>" +
     '<td data-label="last probe">' + fmtDur(goDuration(c.duration)) + ' <small class="phases">' + phases + "</small></td>" +
-    '<td data-label="failure" class="reason" title="' + esc(c.error || "") + '">' + failure + "</td>" +
+    '<td data-label="failure"' + (c.reason ? ' class="reason"' : "") + ' title="' + esc(c.error || "") + '">' + failure + "</td>" +
     '<td data-label="certificate">' + esc(cert(c.tls)) + "</td></tr>";
 }
 
