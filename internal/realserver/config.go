@@ -10,7 +10,6 @@ import (
 
 // layout is every path and port the configuration files refer to.
 type layout struct {
-	Root     string // the run's directory, short enough for Unix socket paths
 	TLS      tlsFiles
 	LogDir   string
 	MailRoot string // Maildir homes live here: MailRoot/USER/Maildir

@@ -76,7 +76,7 @@ type Options struct {
 // Servers is a running set of servers. Addresses are "127.0.0.1:port"; those of servers
 // not started are empty, as are their *Process fields.
 type Servers struct {
-	Dir    string // the run's directory: configuration, logs, mail; removed by Stop
+	Dir    string // the run's directory: configuration, logs, mail; removed at cleanup
 	CAFile string // PEM of the CA that signed every server's certificate
 
 	User     string        // the test mailbox's login
@@ -244,7 +244,6 @@ func (s *Servers) prepare(want Service) (*layout, error) {
 		return nil, err
 	}
 	l := &layout{
-		Root:           root,
 		LogDir:         s.logDir,
 		MailRoot:       filepath.Join(root, "mail"),
 		VmailUID:       VmailUID,
