@@ -20,14 +20,15 @@ import (
 func StartIMAP(opts Options) (*Server, error) {
 	return newServer(opts, func(s *Server, addr net.Addr) (protocol, error) {
 		mem := imapmemserver.New()
+		p := &imapProto{srv: s, ho: newHandoff(addr), users: make(map[string]*imapmemserver.User)}
 		for login, password := range s.opts.Users {
 			u := imapmemserver.NewUser(login, password)
 			if err := u.Create("INBOX", nil); err != nil {
 				return nil, fmt.Errorf("imap user %q: create INBOX: %w", login, err)
 			}
 			mem.AddUser(u)
+			p.users[login] = u
 		}
-		p := &imapProto{srv: s, ho: newHandoff(addr)}
 		o := &imapserver.Options{
 			NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 				return &imapSession{Session: mem.NewSession(), fault: connFault(c.NetConn())}, nil, nil
@@ -49,9 +50,10 @@ func StartIMAP(opts Options) (*Server, error) {
 }
 
 type imapProto struct {
-	srv *Server
-	ho  *handoff
-	lib *imapserver.Server
+	srv   *Server
+	ho    *handoff
+	lib   *imapserver.Server
+	users map[string]*imapmemserver.User // by login; read-only after start (Deliver appends to them)
 }
 
 func (p *imapProto) greeting(*conn) []byte {

@@ -54,6 +54,9 @@ type Server struct {
 	conns    map[net.Conn]struct{} // raw accepted conns, closed by Close
 	nextID   uint64
 	messages []Message // SMTP only
+	// onData (SMTP only) sees every message at the end of DATA; an error rejects it. Set
+	// by Deliver (delivery.go).
+	onData func(Message) error
 }
 
 // settings is what a connection snapshots from its server when it is accepted.

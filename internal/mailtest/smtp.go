@@ -197,7 +197,11 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	ss.srv.addMessage(Message{From: ss.from, To: ss.to, Data: data})
+	m := Message{From: ss.from, To: ss.to, Data: data}
+	if err := ss.srv.dataHook(m); err != nil {
+		return err
+	}
+	ss.srv.addMessage(m)
 	return nil
 }
 
