@@ -1,0 +1,315 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/probe"
+	"github.com/axprobe/axprobe/internal/secret"
+)
+
+// The stack tests run the real daemon against mailtest's fake Axigen and the real web
+// server on a loopback port.
+
+const stackUser, stackPassword = "probe", "stack-password"
+
+type stack struct {
+	base    string // http://127.0.0.1:PORT
+	axigen  *mailtest.Axigen
+	daemon  *daemon.Daemon
+	metrics *Metrics
+}
+
+// startStack starts fake Axigen listeners, a daemon probing them and the web server, waits
+// until the daemon's first round is in, and stops everything when the test ends. faults
+// (may be nil) gets the demo endpoints.
+func startStack(t *testing.T, faults func(*mailtest.Axigen) FaultInjector) *stack {
+	t.Helper()
+	ax, err := mailtest.StartAxigen(mailtest.AxigenOptions{Dir: t.TempDir(), Users: map[string]string{stackUser: stackPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ax.Close() })
+
+	tls := func(name, protocol string, s *mailtest.Server, critical bool) daemon.CheckSpec {
+		return daemon.CheckSpec{Name: name, Critical: critical, Weight: 1, Probe: probe.Spec{
+			Protocol: protocol, Address: s.Addr(), TLS: probe.TLSStartTLS, CAFile: ax.Certs.CAFile,
+			Username: stackUser, Password: secret.New(stackPassword)}}
+	}
+	spec := daemon.TargetSpec{
+		Name: "axigen", Interval: 300 * time.Millisecond, FastInterval: 150 * time.Millisecond, Timeout: 500 * time.Millisecond,
+		DegradedAfter: 5 * time.Second, CertWarnBefore: 24 * time.Hour, Window: 5, Rise: 2, Fall: 2, OfflineBelow: 0.5,
+		Gates: []daemon.CheckSpec{{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}}},
+		Checks: []daemon.CheckSpec{
+			tls("smtp", "smtp", ax.SMTP, true),
+			tls("imap", "imap", ax.IMAP, true),
+			tls("pop3", "pop3", ax.POP3, false),
+			{Name: "webmail", Weight: 1, Probe: probe.Spec{Protocol: "http", Address: ax.WebMail.Addr()}},
+			{Name: "cli", Weight: 0.5, Probe: probe.Spec{Protocol: "cli", Address: ax.CLI.Addr()}},
+		},
+	}
+	m := NewMetrics("stack-test")
+	d, err := daemon.New(daemon.Options{Targets: []daemon.TargetSpec{spec}, Observer: m, Version: "stack-test",
+		HistoryEvery: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fi FaultInjector
+	if faults != nil {
+		fi = faults(ax)
+	}
+	srv, err := New(Options{Source: d, Metrics: m, Faults: fi})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := d.Run(ctx); err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := srv.Serve(ctx, ln); err != nil {
+			t.Errorf("web: %v", err)
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	select {
+	case <-d.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the daemon's first round did not complete in 30s: %+v", d.Snapshot())
+	}
+	return &stack{base: "http://" + ln.Addr().String(), axigen: ax, daemon: d, metrics: m}
+}
+
+func (s *stack) get(t *testing.T, path string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(s.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d %s", path, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// integration reports whether a missing tool must fail the test (AXPROBE_INTEGRATION=1)
+// rather than skip it.
+func integration() bool { return os.Getenv("AXPROBE_INTEGRATION") == "1" }
+
+// needTool returns the path of the first of names found, or skips the test (fails it under
+// AXPROBE_INTEGRATION=1).
+func needTool(t *testing.T, why string, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("%s not installed (%s); install it with scripts/check-observability.sh or apt-get", names[0], why)
+	if integration() {
+		t.Fatal(msg + " — required under AXPROBE_INTEGRATION=1")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func TestScrapeOfRunningDaemonPassesPromtool(t *testing.T) {
+	promtool := needTool(t, "promtool check metrics", "promtool")
+	s := startStack(t, nil)
+	body := s.get(t, "/metrics")
+	for _, want := range []string{
+		`axprobe_probe_success{check="imap",target="axigen"} 1`,
+		`axprobe_probe_success{check="vip",target="axigen"} 1`,
+		`axprobe_state{state="online",target="axigen"} 1`,
+		`axprobe_probe_failures_total{check="pop3",reason="auth",target="axigen"} 0`,
+		`axprobe_probe_duration_seconds_bucket{check="smtp",phase="starttls",target="axigen",le="0.001"}`,
+		`axprobe_tls_cert_expiry_timestamp_seconds{check="imap",target="axigen"}`,
+		`axprobe_transitions_total{target="axigen",to="online"} 1`,
+		"go_goroutines", "process_open_fds",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// metricNames returns the sample names of a text exposition (histograms contribute their
+// _bucket, _sum and _count names).
+func metricNames(exposition string) map[string]bool {
+	names := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(exposition))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.IndexAny(line, "{ "); i > 0 {
+			names[line[:i]] = true
+		}
+	}
+	return names
+}
+
+func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
+	s := startStack(t, nil)
+	exported := metricNames(s.get(t, "/metrics"))
+	for _, c := range []struct {
+		file  string
+		exprs func(t *testing.T, path string) []string
+		min   int
+	}{
+		{"../../deploy/grafana/axprobe.json", dashboardExprs, 8},
+		{"../../deploy/prometheus/alerts.yml", alertExprs, 8},
+	} {
+		exprs := c.exprs(t, c.file)
+		if len(exprs) < c.min {
+			t.Fatalf("%s: %d PromQL expressions, want at least %d", c.file, len(exprs), c.min)
+		}
+		for _, e := range exprs {
+			names := promqlMetricNames(e)
+			if len(names) == 0 {
+				t.Errorf("%s: expression names no metric: %s", c.file, e)
+			}
+			for _, n := range names {
+				if n == "up" { // Prometheus's own, per scrape target
+					continue
+				}
+				if !exported[n] {
+					t.Errorf("%s: %s is not exported by the daemon (in %s)", c.file, n, e)
+				}
+			}
+		}
+	}
+}
+
+// promqlMetricNames returns the metric names an expression selects: identifiers that start
+// like one of ours or of client_golang's collectors. Functions, keywords and label names
+// never do.
+func promqlMetricNames(expr string) []string {
+	var names []string
+	isName := func(r rune) bool {
+		return r == '_' || r == ':' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+	}
+	inString := false
+	for i := 0; i < len(expr); {
+		r := rune(expr[i])
+		switch {
+		case r == '"':
+			inString = !inString
+			i++
+		case inString || !isName(r):
+			i++
+		default:
+			j := i
+			for j < len(expr) && isName(rune(expr[j])) {
+				j++
+			}
+			word := expr[i:j]
+			for _, prefix := range []string{"axprobe_", "go_", "process_", "promhttp_"} {
+				if strings.HasPrefix(word, prefix) && !slices.Contains(names, word) {
+					names = append(names, word)
+				}
+			}
+			if word == "up" && !slices.Contains(names, word) {
+				names = append(names, word)
+			}
+			i = j
+		}
+	}
+	return names
+}
+
+// dashboardExprs returns every "expr" string anywhere in a Grafana dashboard JSON file.
+func dashboardExprs(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var exprs []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "expr" {
+					exprs = append(exprs, s)
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
+	return exprs
+}
+
+// alertExprs returns the expr of every rule in a Prometheus rule file.
+func alertExprs(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Groups []struct {
+			Rules []struct {
+				Expr string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var exprs []string
+	for _, g := range doc.Groups {
+		for _, r := range g.Rules {
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	return exprs
+}
