@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,7 +190,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue // from a schedule replaced by a reload
 			}
 			d.fold(state, r)
-			d.publish(state, r.at)
+			d.publishTarget(state, r.target, r.at)
 		case req := <-d.reloads:
 			next, err := state.reconfigure(req.targets)
 			if err != nil {
@@ -339,12 +340,36 @@ func (d *Daemon) checkMaintenance(state *loopState, now time.Time) bool {
 	return changed
 }
 
-// publish builds and stores a fresh immutable snapshot.
+// publishTarget publishes a snapshot in which only the named target is rebuilt; the others
+// are the previous snapshot's, which are immutable and still true, since a result changes
+// only its own target. Rebuilding every target after every result made the loop's cost
+// grow with the square of the number of targets: at 167 targets and 500 probes/s, half of
+// the daemon's CPU went to snapshots (docs/BENCHMARKS.md, "Scale"). Every other change
+// (start, reload, maintenance, history) goes through publish, so the previous snapshot
+// always lists state's targets in state's order.
+func (d *Daemon) publishTarget(state *loopState, name string, now time.Time) {
+	prev := d.snap.Load()
+	i := slices.IndexFunc(state.targets, func(ts *targetState) bool { return ts.spec.Name == name })
+	if prev == nil || i < 0 || len(prev.Targets) != len(state.targets) || prev.Targets[i].Name != name {
+		d.publish(state, now)
+		return
+	}
+	s := &Snapshot{Version: d.opts.Version, Published: now, Targets: slices.Clone(prev.Targets)}
+	s.Targets[i] = state.targets[i].snapshot()
+	d.store(s)
+}
+
+// publish builds and stores a fresh immutable snapshot of every target.
 func (d *Daemon) publish(state *loopState, now time.Time) {
 	s := &Snapshot{Version: d.opts.Version, Published: now, Targets: make([]TargetSnapshot, len(state.targets))}
 	for i, ts := range state.targets {
 		s.Targets[i] = ts.snapshot()
 	}
+	d.store(s)
+}
+
+// store makes s the current snapshot and tells the observer.
+func (d *Daemon) store(s *Snapshot) {
 	d.snap.Store(s)
 	if d.opts.Observer != nil {
 		d.opts.Observer.Published(s)
