@@ -32,6 +32,7 @@ type Trace struct {
 	phases    []Phase
 	tlsInfo   *TLSInfo
 	firstByte time.Time
+	end       time.Time // set by the first Finish
 	measures  []Measure
 	notes     []Note
 	now       func() time.Time
@@ -84,8 +85,12 @@ func (t *Trace) BeginBanner() {
 func (t *Trace) Finish() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.endLocked(t.now())
+	now := t.now()
+	t.endLocked(now)
 	t.current = ""
+	if t.end.IsZero() {
+		t.end = now
+	}
 }
 
 func (t *Trace) endLocked(now time.Time) {
@@ -122,10 +127,15 @@ func (t *Trace) Current() string {
 	return "start"
 }
 
-// Elapsed is the time since the trace started.
+// Elapsed is the time since the trace started until now, or until Finish once it has been
+// called: a finished trace reports the probe's length however late it is read (the daemon
+// reads it after its results queue, the metrics later still).
 func (t *Trace) Elapsed() time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.end.IsZero() {
+		return t.end.Sub(t.start)
+	}
 	return t.now().Sub(t.start)
 }
 
