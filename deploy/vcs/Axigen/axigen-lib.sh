@@ -24,10 +24,11 @@ axigen_log() {
 	printf 'Axigen[%s]: %s\n' "${RESOURCE:-?}" "$*" >&2
 }
 
-# axigen_is_count S succeeds when S is a plain decimal of at most 4 digits.
+# axigen_is_count S succeeds when S is a plain decimal of at most 4 digits without a
+# leading zero (which sh arithmetic would read as octal).
 axigen_is_count() {
 	case $1 in
-	'' | *[!0-9]* | ?????*) return 1 ;;
+	'' | *[!0-9]* | ?????* | 0?*) return 1 ;;
 	esac
 	return 0
 }
