@@ -45,6 +45,18 @@ type Spec struct {
 	ExpectHeader    string // HTTP header that must be present, "Name: regex"
 	FollowRedirects bool   // HTTP: follow redirects (not followed by default)
 
+	// Mail round trip (protocol "roundtrip"): Address, TLS and HeloName are the SMTP
+	// side's; CAFile, ServerName and InsecureSkipVerify apply to both sides; Username and
+	// Password log in to both (SMTP AUTH unless SubmitNoAuth, IMAP LOGIN); Mailbox is the
+	// IMAP mailbox the message is expected in.
+	IMAPAddress  string        // host:port of the IMAP listener
+	IMAPTLS      TLSMode       // "" means none
+	MailFrom     string        // envelope sender and From: address; marks this probe's messages
+	MailTo       string        // the probe mailbox's address
+	Deadline     time.Duration // how long delivery may take; 60s when zero
+	MaxMessages  int           // the mailbox may hold at most this many messages; 100 when zero
+	SubmitNoAuth bool          // submit without SMTP AUTH (a port that accepts local mail anonymously)
+
 	// Local gates.
 	VIP           string // address that must be plumbed on a local interface
 	PidFile       string // process gate: file holding the pid
@@ -56,7 +68,7 @@ type Spec struct {
 
 // Protocols lists the protocol names New accepts.
 func Protocols() []string {
-	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "vip", "process", "storage"}
+	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "roundtrip", "vip", "process", "storage"}
 }
 
 // New returns the prober for spec, or an error naming the bad field.
@@ -79,6 +91,8 @@ func New(spec Spec) (Prober, error) {
 		return newCLI(spec)
 	case "tcp":
 		return newTCP(spec)
+	case "roundtrip":
+		return newRoundTrip(spec)
 	case "vip":
 		return newVIPGate(spec)
 	case "process":

@@ -74,10 +74,17 @@ func checkUnusedFields(spec *Spec) error {
 		set       bool
 		protocols []string
 	}{
-		{"username", spec.Username != "", []string{"smtp", "imap", "pop3", "cli"}},
+		{"username", spec.Username != "", []string{"smtp", "imap", "pop3", "cli", "roundtrip"}},
 		{"banner_regex", spec.BannerRegex != "", []string{"smtp", "imap", "pop3", "cli"}},
-		{"helo_name", spec.HeloName != "", []string{"smtp"}},
-		{"mailbox", spec.Mailbox != "", []string{"imap"}},
+		{"helo_name", spec.HeloName != "", []string{"smtp", "roundtrip"}},
+		{"mailbox", spec.Mailbox != "", []string{"imap", "roundtrip"}},
+		{"imap_address", spec.IMAPAddress != "", []string{"roundtrip"}},
+		{"imap_tls", spec.IMAPTLS != "", []string{"roundtrip"}},
+		{"mail_from", spec.MailFrom != "", []string{"roundtrip"}},
+		{"mail_to", spec.MailTo != "", []string{"roundtrip"}},
+		{"deadline", spec.Deadline != 0, []string{"roundtrip"}},
+		{"max_messages", spec.MaxMessages != 0, []string{"roundtrip"}},
+		{"submit_no_auth", spec.SubmitNoAuth, []string{"roundtrip"}},
 		{"path", spec.Path != "", []string{"http"}},
 		{"expect_status", spec.ExpectStatus != 0, []string{"http"}},
 		{"expect_body", spec.ExpectBody != "", []string{"http"}},
