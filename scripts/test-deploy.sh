@@ -311,6 +311,7 @@ expect_code 110 "monitor: tuples reordered, unknown tuples, empty vector, AEPTim
 expect_code 99 "monitor: count that is not a number -> 99" "$vcs/monitor" axigen_app ProbeSocket x "$sock"
 expect_code 99 "monitor: count beyond the arguments -> 99" "$vcs/monitor" axigen_app ProbeSocket 3 "$sock"
 expect_code 99 "monitor: two values for ProbeSocket -> 99" "$vcs/monitor" axigen_app ProbeSocket 2 "$sock" "$sock"
+expect_code 99 "monitor: OnlineWaitSeconds with a leading zero -> 99" "$vcs/monitor" "${args[@]}" OnlineWaitSeconds 1 010
 expect_code 99 "monitor: missing AxprobeMonitor -> 99" "$vcs/monitor" "${args[@]}" AxprobeMonitor 1 "$work/nonexistent"
 expect_code 99 "monitor: no arguments -> 99" "$vcs/monitor"
 
