@@ -325,7 +325,9 @@ func (s *rtSession) search(fields ...imap.SearchCriteriaHeaderField) ([]imap.UID
 }
 
 // waitFor searches for token until it is found, returning the UIDs and when they were seen,
-// or errDeadline once the delivery deadline passes.
+// or errDeadline once the delivery deadline passes. Between searches it waits in IDLE for
+// the server to announce new mail (Dovecot batches such news for half a second, which is
+// the resolution of the delivery measure then), or polls with NOOP and a backoff.
 func (s *rtSession) waitFor(token string, queuedAt time.Time) ([]imap.UID, time.Time, error) {
 	deadline := time.NewTimer(time.Until(queuedAt.Add(s.p.deadline)))
 	defer deadline.Stop()
@@ -344,6 +346,14 @@ func (s *rtSession) waitFor(token string, queuedAt time.Time) ([]imap.UID, time.
 		} else {
 			err = s.sleep(deadline.C, backoff)
 			backoff = min(2*backoff, pollMax)
+			if err == nil {
+				// NOOP is how a client asks for new mail: some servers (Dovecot with
+				// Maildir) do not look for it on SEARCH alone.
+				err = s.c.Noop().Wait()
+				if err != nil {
+					err = s.fail(ReasonProtocol, err)
+				}
+			}
 		}
 		if err != nil {
 			return nil, time.Time{}, err
