@@ -1,0 +1,468 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/realserver"
+)
+
+// The matrix daemon's schedule. The bounds below follow from it.
+const (
+	mxInterval = 500 * time.Millisecond
+	mxFast     = 100 * time.Millisecond
+	mxTimeout  = 400 * time.Millisecond
+	mxRise     = 2
+	mxFall     = 3
+	shimBudget = time.Second // the shim's --timeout
+	// slack covers scheduling noise on a loaded 2-core CI machine and the sampling period.
+	slack = time.Second
+)
+
+// Documented bounds (docs/RELIABILITY.md). A gate is probed every interval and fails the
+// target at once; a critical check fails fall times, re-probed every fast interval; coming
+// back takes rise good results, the first at the fast interval, the rest at the interval.
+var (
+	boundGate    = mxInterval + mxTimeout + slack
+	boundCheck   = mxInterval + mxFall*(mxTimeout+mxFast) + slack
+	boundRecover = mxFast + mxRise*(mxInterval+mxTimeout) + slack
+	// The shim answers from its fallback at once when the socket is gone, and after half
+	// its budget when the daemon hangs; the hard limit is the budget plus 250 ms.
+	boundFallback = shimSampleEvery + shimBudget + 250*time.Millisecond + slack
+	// A restarted daemon answers for itself after its first full round.
+	boundRestart = 2*mxInterval + mxTimeout + slack
+)
+
+// mxEnv is one fault case's world: real servers, a stand-in Axigen process, a tmpfs as
+// domain storage, optionally a VIP on an interface of its own and a delay proxy in front of IMAP,
+// the axprobe daemon as a process, and a recorder sampling its socket and the shim.
+type mxEnv struct {
+	t       *testing.T
+	dir     string
+	srv     *realserver.Servers
+	ca      *faultCA
+	pidfile string
+	standin *proc
+	storage string
+	vip     string
+	vipLink string
+	proxy   *Proxy
+	config  string
+	socket  string
+	daemon  *proc
+	rec     *recorder
+	axprobe string
+
+	dovecotArgv []string // Dovecot's command line, kept by killDovecot
+	dovecot     *proc    // Dovecot relaunched by the kill fault's recovery
+	origCert    []byte   // the certificate swapCert replaced
+	origUsers   []byte   // the passwd-file breakAuth changed
+}
+
+type mxCase struct {
+	name     string
+	want     int            // the code the shim must reach
+	reason   *regexp.Regexp // the daemon's reason at that point (nil: the daemon cannot answer)
+	fallback bool           // the shim answers from its direct check
+	bound    time.Duration
+	vip      bool // put the VIP on an interface of its own (else 127.0.0.1 on lo)
+	proxy    bool // probe IMAP through the delay proxy
+	inject   func(e *mxEnv)
+	remove   func(e *mxEnv)
+}
+
+type mxRow struct {
+	name, want, reason, codesShim, codesDaemon string
+	detect, recover                            time.Duration
+	detectBound, recoverBound                  time.Duration
+	maxShim                                    time.Duration
+}
+
+func TestFaultMatrix(t *testing.T) {
+	integration(t)
+	lookTool(t, "ip")
+	lookTool(t, "mount")
+	axprobe := binary(t, "axprobe")
+	binary(t, "axprobe-monitor")
+
+	var mu sync.Mutex
+	var rows []mxRow
+	t.Cleanup(func() {
+		if len(rows) > 0 {
+			writeReport(t, "matrix.md", matrixTable(rows))
+		}
+	})
+
+	for _, c := range matrixCases() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newMxEnv(t, axprobe, c)
+			row := runCase(e, c)
+			mu.Lock()
+			rows = append(rows, row)
+			mu.Unlock()
+		})
+	}
+}
+
+func matrixCases() []mxCase {
+	offline := func(name, reason string, bound time.Duration, inject, remove func(*mxEnv)) mxCase {
+		return mxCase{name: name, want: 100, reason: regexp.MustCompile(reason), bound: bound, inject: inject, remove: remove}
+	}
+	cases := []mxCase{
+		offline("dovecot killed (refused)", `(imap|pop3): \d+ consecutive failures \(refused`, boundCheck,
+			func(e *mxEnv) { e.killDovecot() }, func(e *mxEnv) { e.relaunchDovecot() }),
+		offline("dovecot stopped (SIGSTOP: accepts, never answers)", `(imap|pop3|smtp): \d+ consecutive failures \(timeout in (banner|ehlo)`, boundCheck,
+			func(e *mxEnv) { e.must(e.srv.Dovecot.Pause()) }, func(e *mxEnv) { e.must(e.srv.Dovecot.Resume()) }),
+		offline("imap slowed 600 ms per chunk (delay proxy)", `imap: \d+ consecutive failures \(timeout`, boundCheck,
+			func(e *mxEnv) { e.proxy.SetDelay(600 * time.Millisecond) }, func(e *mxEnv) { e.proxy.SetDelay(0) }),
+		offline("certificate expired", `(imap|pop3|smtp): \d+ consecutive failures \(cert in (starttls|stls|tls)`, boundCheck,
+			func(e *mxEnv) { e.swapCert(false) }, func(e *mxEnv) { e.restoreCert() }),
+		offline("certificate for another name", `(imap|pop3|smtp): \d+ consecutive failures \(cert in (starttls|stls|tls)`, boundCheck,
+			func(e *mxEnv) { e.swapCert(true) }, func(e *mxEnv) { e.restoreCert() }),
+		// Dovecot delays a failed login by auth_failure_delay (2 s), longer than the probe's
+		// timeout: the failure shows as a timeout in the login phase.
+		offline("authentication broken (password changed)", `(imap|pop3|smtp): \d+ consecutive failures \((auth|timeout) in (login|auth)`, boundCheck,
+			func(e *mxEnv) { e.breakAuth() }, func(e *mxEnv) { e.restoreAuth() }),
+		offline("domain storage read-only", `storage`, boundGate,
+			func(e *mxEnv) { run(e.t, "mount", "-o", "remount,ro", e.storage) },
+			func(e *mxEnv) { run(e.t, "mount", "-o", "remount,rw", e.storage) }),
+		offline("domain storage full", `storage`, boundGate,
+			func(e *mxEnv) { e.fillStorage() }, func(e *mxEnv) { e.must(os.Remove(filepath.Join(e.storage, "fill"))) }),
+		offline("VIP removed from the interface", `vip`, boundGate,
+			func(e *mxEnv) { run(e.t, "ip", "addr", "del", e.vip+"/32", "dev", e.vipLink) },
+			func(e *mxEnv) { run(e.t, "ip", "addr", "add", e.vip+"/32", "dev", e.vipLink) }),
+		offline("Axigen process gone, listeners still answer", `process`, boundGate,
+			func(e *mxEnv) { e.standin.signal(syscall.SIGKILL); e.standin.wait(e.t, 5*time.Second) },
+			func(e *mxEnv) { e.startStandIn() }),
+		{name: "daemon killed -9, node healthy", want: 110, fallback: true, bound: boundFallback,
+			inject: func(e *mxEnv) { e.killDaemon() }, remove: func(e *mxEnv) { e.startDaemon() }},
+		{name: "daemon killed -9, Axigen process gone", want: 100, fallback: true, bound: boundFallback,
+			inject: func(e *mxEnv) {
+				e.killDaemon()
+				e.standin.signal(syscall.SIGKILL)
+				e.standin.wait(e.t, 5*time.Second)
+			},
+			remove: func(e *mxEnv) { e.startStandIn(); e.startDaemon() }},
+		{name: "daemon frozen (SIGSTOP)", want: 110, fallback: true, bound: boundFallback,
+			inject: func(e *mxEnv) { e.daemon.signal(syscall.SIGSTOP) }, remove: func(e *mxEnv) { e.daemon.signal(syscall.SIGCONT) }},
+		{name: "socket file deleted", want: 110, fallback: true, bound: boundFallback,
+			inject: func(e *mxEnv) { e.must(os.Remove(e.socket)) },
+			remove: func(e *mxEnv) { e.killDaemon(); e.startDaemon() }},
+	}
+	for i := range cases {
+		switch {
+		case strings.HasPrefix(cases[i].name, "VIP"):
+			cases[i].vip = true
+		case strings.HasPrefix(cases[i].name, "imap slowed"):
+			cases[i].proxy = true
+		}
+	}
+	return cases
+}
+
+// runCase injects the fault, waits for the shim (and the daemon, when it can answer) to
+// give the expected code, removes the fault and waits for the target to be back online.
+func runCase(e *mxEnv, c mxCase) mxRow {
+	t := e.t
+	start := time.Now()
+	c.inject(e)
+	injected := time.Now()
+	got := e.rec.waitShim(t, injected, c.bound+time.Second, fmt.Sprintf("code %d", c.want), func(s sample) bool {
+		return s.code == c.want && s.fellBack() == c.fallback
+	})
+	detect := got.at.Sub(injected)
+	if detect > c.bound {
+		t.Errorf("shim reached %d after %s, over the bound %s", c.want, detect, c.bound)
+	}
+	reason := "daemon unavailable → " + strings.TrimPrefix(directDetail(got.line), "direct check: ")
+	if c.reason != nil {
+		d := e.rec.waitDaemon(t, injected, c.bound+time.Second, "offline", func(s sample) bool { return s.code == 100 })
+		reason = strings.TrimPrefix(d.line, "offline ")
+		if !c.reason.MatchString(reason) {
+			t.Errorf("daemon's reason %q does not match %q", reason, c.reason)
+		}
+	}
+	// The real shim binary agrees with the in-process one.
+	if res := runShimBinary(t, "", e.shimArgs()...); res.code != c.want {
+		t.Errorf("axprobe-monitor exited %d (%s), want %d", res.code, res.line, c.want)
+	}
+
+	c.remove(e)
+	removed := time.Now()
+	back := e.rec.waitShim(t, removed, boundRecover+boundRestart, "online from the daemon", func(s sample) bool {
+		return online(s.code) && !s.fellBack()
+	})
+	recover := back.at.Sub(removed)
+	recoverBound := boundRecover
+	if c.fallback {
+		recoverBound = boundRestart
+	}
+	if recover > recoverBound {
+		t.Errorf("back online after %s, over the bound %s", recover, recoverBound)
+	}
+	e.rec.waitDaemon(t, removed, boundRecover+boundRestart, "online", func(s sample) bool { return online(s.code) })
+	end := time.Now()
+
+	// A healthy node must never be reported offline while only the daemon is in trouble.
+	seq := e.rec.sequence(true, start, end)
+	if c.want == 110 && strings.Contains(seq, "100") {
+		t.Errorf("shim reported offline during %q on a healthy node: %s", c.name, seq)
+	}
+	maxShim := e.rec.maxShimTook()
+	if limit := shimBudget + 250*time.Millisecond + slack/2; maxShim > limit {
+		t.Errorf("a shim run took %s, over its budget %s plus margin", maxShim, shimBudget)
+	}
+	return mxRow{name: c.name, want: strconv.Itoa(c.want), reason: reason,
+		codesShim: seq, codesDaemon: e.rec.sequence(false, start, end),
+		detect: detect, recover: recover, detectBound: c.bound, recoverBound: recoverBound, maxShim: maxShim}
+}
+
+// directDetail extracts the shim's direct-check finding from its answer line.
+func directDetail(line string) string {
+	if i := strings.Index(line, "direct check: "); i >= 0 {
+		return strings.TrimSuffix(line[i:], `"`)
+	}
+	return line
+}
+
+func newMxEnv(t *testing.T, axprobe string, c mxCase) *mxEnv {
+	e := &mxEnv{t: t, dir: shortDir(t), vip: "127.0.0.1"}
+	e.srv = realserver.Start(t, realserver.Options{})
+	var err error
+	if e.ca, err = newFaultCA(); err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(e.dir, "ca.pem")
+	realCA, err := os.ReadFile(e.srv.CAFile)
+	e.must(err)
+	e.must(os.WriteFile(caFile, append(realCA, e.ca.pem...), 0o644))
+	pwFile := filepath.Join(e.dir, "probe.pw")
+	e.must(os.WriteFile(pwFile, []byte(e.srv.Password.Reveal()+"\n"), 0o600))
+
+	e.pidfile = filepath.Join(e.dir, "axigen.pid")
+	e.startStandIn()
+
+	e.storage = filepath.Join(e.dir, "storage")
+	e.must(os.Mkdir(e.storage, 0o755))
+	run(t, "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", e.storage)
+	t.Cleanup(func() {
+		if _, err := runErr("umount", "-l", e.storage); err != nil {
+			t.Errorf("unmount %s: %v", e.storage, err)
+		}
+	})
+
+	if c.vip {
+		e.vipLink = fmt.Sprintf("axfv%d", os.Getpid()%100000)
+		e.vip = "127.213.0.1"
+		// A bridge with no ports is an interface that only holds addresses: this kernel
+		// has no dummy driver.
+		run(t, "ip", "link", "add", e.vipLink, "type", "bridge")
+		t.Cleanup(func() {
+			if _, err := runErr("ip", "link", "del", e.vipLink); err != nil {
+				t.Errorf("delete %s: %v", e.vipLink, err)
+			}
+		})
+		run(t, "ip", "addr", "add", e.vip+"/32", "dev", e.vipLink)
+		run(t, "ip", "link", "set", e.vipLink, "up")
+	}
+	imap := e.srv.IMAP
+	if c.proxy {
+		e.proxy, err = StartProxy(ProxyOptions{Backend: e.srv.IMAP})
+		e.must(err)
+		t.Cleanup(func() { e.proxy.Close() })
+		imap = e.proxy.Addr()
+	}
+
+	e.socket = filepath.Join(e.dir, "run", "axprobe.sock")
+	e.config = filepath.Join(e.dir, "axprobe.yaml")
+	e.must(os.WriteFile(e.config, []byte(e.configYAML(caFile, pwFile, imap)), 0o644))
+	e.axprobe = axprobe
+	e.startDaemon()
+	e.rec = startRecorder(t, e.socket, "axigen", e.shimArgs())
+	e.rec.waitShim(t, time.Time{}, 20*time.Second, "110 from the daemon before the fault", func(s sample) bool {
+		return s.code == 110 && !s.fellBack()
+	})
+	return e
+}
+
+func (e *mxEnv) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *mxEnv) shimArgs() []string {
+	return []string{"--socket", e.socket, "--target", "axigen", "--timeout", shimBudget.String()}
+}
+
+// configYAML is the daemon's config: every real listener, critical mail checks with
+// STARTTLS and login, and the three gates.
+func (e *mxEnv) configYAML(caFile, pwFile, imap string) string {
+	port := func(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+	mail := func(name, proto, addr string) string {
+		return fmt.Sprintf(`      - name: %s
+        protocol: %s
+        host: 127.0.0.1
+        port: %s
+        tls: starttls
+        ca_file: %s
+        server_name: localhost
+        auth:
+          username: %s
+          password_file: %s
+`, name, proto, port(addr), caFile, e.srv.User, pwFile)
+	}
+	return fmt.Sprintf(`socket: %s
+http:
+  listen: ""
+log:
+  level: debug
+targets:
+  - name: axigen
+    vip: %s
+    require_local_vip: true
+    process:
+      pidfile: %s
+      name: sleep
+    storage:
+      path: %s
+      require_mount: true
+    interval: %s
+    fast_interval: %s
+    timeout: %s
+    degraded_after: %s
+    cert_warn_before: 1h
+    window: 5
+    rise: %d
+    fall: %d
+    checks:
+%s%s%s      - name: webmail
+        protocol: http
+        host: 127.0.0.1
+        port: %s
+        expect_status: 200
+        critical: false
+        weight: 0.5
+`, e.socket, e.vip, e.pidfile, e.storage, mxInterval, mxFast, mxTimeout, mxTimeout,
+		mxRise, mxFall, mail("smtp", "smtp", e.srv.SMTP), mail("imap", "imap", imap),
+		mail("pop3", "pop3", e.srv.POP3), port(e.srv.HTTP))
+}
+
+func (e *mxEnv) startDaemon() {
+	e.daemon = startProc(e.t, "axprobe run", filepath.Join(e.dir, "axprobe.log"), e.axprobe, "run", "--config", e.config)
+}
+
+func (e *mxEnv) killDaemon() {
+	e.daemon.signal(syscall.SIGKILL)
+	e.daemon.wait(e.t, 5*time.Second)
+}
+
+// startStandIn starts a process playing Axigen for the process gate and writes its pid.
+func (e *mxEnv) startStandIn() {
+	e.standin = startProc(e.t, "stand-in", filepath.Join(e.dir, "standin.log"), "sleep", "3600")
+	e.must(os.WriteFile(e.pidfile, []byte(strconv.Itoa(e.standin.pid())+"\n"), 0o644))
+}
+
+// killDovecot kills Dovecot's whole process group, remembering its command line so that
+// relaunchDovecot can start it again on the same ports.
+func (e *mxEnv) killDovecot() {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", e.srv.Dovecot.Pgid()))
+	e.must(err)
+	e.dovecotArgv = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	e.must(e.srv.Dovecot.Kill(10 * time.Second))
+}
+
+func (e *mxEnv) relaunchDovecot() {
+	e.dovecot = startProc(e.t, "dovecot (relaunched)", filepath.Join(e.dir, "dovecot.log"), e.dovecotArgv...)
+}
+
+// swapCert replaces the servers' certificate with one the fault CA signed, expired or
+// for another name, and makes Dovecot and Postfix reload it.
+func (e *mxEnv) swapCert(wrongName bool) {
+	tlsDir := filepath.Dir(e.srv.CAFile)
+	certFile, keyFile := filepath.Join(tlsDir, "server.pem"), filepath.Join(tlsDir, "server.key")
+	orig, err := os.ReadFile(certFile)
+	e.must(err)
+	e.origCert = orig
+	now := time.Now()
+	names, from, until := []string{"localhost"}, now.Add(-48*time.Hour), now.Add(-24*time.Hour)
+	if wrongName {
+		names, from, until = []string{"wrong.example.test"}, now.Add(-time.Hour), now.Add(24*time.Hour)
+	}
+	bad, err := e.ca.leaf(keyFile, names, from, until)
+	e.must(err)
+	e.must(os.WriteFile(certFile, bad, 0o644))
+	e.reloadTLS()
+}
+
+func (e *mxEnv) restoreCert() {
+	e.must(os.WriteFile(filepath.Join(filepath.Dir(e.srv.CAFile), "server.pem"), e.origCert, 0o644))
+	e.reloadTLS()
+}
+
+// reloadTLS makes Dovecot and Postfix read their certificate again (SIGHUP to the
+// masters: new connections get the new one).
+func (e *mxEnv) reloadTLS() {
+	e.must(syscall.Kill(e.srv.Dovecot.Pgid(), syscall.SIGHUP))
+	e.must(syscall.Kill(e.srv.Postfix.Pgid(), syscall.SIGHUP))
+}
+
+// breakAuth changes the test user's password in Dovecot's passwd-file (which Dovecot
+// re-reads when it changes); restoreAuth puts the original back.
+func (e *mxEnv) breakAuth() {
+	path := filepath.Join(e.srv.Dir, "dovecot", "users")
+	orig, err := os.ReadFile(path)
+	e.must(err)
+	e.origUsers = orig
+	changed := strings.Replace(string(orig), e.srv.Password.Reveal(), "changed-by-the-fault-suite", 1)
+	if changed == string(orig) {
+		e.t.Fatalf("%s does not hold the test password: cannot break authentication", path)
+	}
+	e.must(os.WriteFile(path, []byte(changed), 0o644))
+}
+
+func (e *mxEnv) restoreAuth() {
+	e.must(os.WriteFile(filepath.Join(e.srv.Dir, "dovecot", "users"), e.origUsers, 0o644))
+}
+
+// fillStorage writes a file into the storage tmpfs until it is full.
+func (e *mxEnv) fillStorage() {
+	f, err := os.Create(filepath.Join(e.storage, "fill"))
+	e.must(err)
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for range 1000 { // 64 MB at most, far more than the 1 MB tmpfs
+		if _, err := f.Write(chunk); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			e.t.Fatal(err)
+		}
+	}
+	e.t.Fatal("the 1 MB storage tmpfs never filled up")
+}
+
+func matrixTable(rows []mxRow) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Schedule: interval %s, fast_interval %s, timeout %s, rise %d, fall %d; shim --timeout %s.\n\n",
+		mxInterval, mxFast, mxTimeout, mxRise, mxFall, shimBudget)
+	b.WriteString("| fault | expected code | detected (bound) | recovered (bound) | shim codes | daemon codes | slowest shim run | daemon's reason |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s (%s) | %s (%s) | %s | %s | %s | %s |\n", r.name, r.want,
+			ms(r.detect), ms(r.detectBound), ms(r.recover), ms(r.recoverBound),
+			r.codesShim, r.codesDaemon, ms(r.maxShim), strings.ReplaceAll(r.reason, "|", "/"))
+	}
+	return b.String()
+}
