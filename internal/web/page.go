@@ -177,20 +177,22 @@ func recentTransitions(trs []daemon.Transition) []daemon.Transition {
 }
 
 // sparkline draws the confidence history of the last hour as an inline SVG: a line of the
-// confidence and a cross under every sample where the code was offline (100). Only numbers
-// are interpolated, so the markup is safe.
+// confidence and a cross under every sample where the code was offline (100). A history
+// shorter than an hour (a daemon just started) spans the whole width. Only numbers are
+// interpolated, so the markup is safe.
 func sparkline(history []daemon.Point) template.HTML {
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="spark" viewBox="0 0 %d %d" role="img" aria-label="confidence over the last hour">`, sparkWidth, sparkHeight)
+	fmt.Fprintf(&b, `<svg class="spark" viewBox="0 0 %d %d" preserveAspectRatio="none" role="img" aria-label="confidence over the last hour">`, sparkWidth, sparkHeight)
 	if len(history) > 0 {
 		end := history[len(history)-1].At
+		span := min(sparkWindow, end.Sub(history[0].At))
 		var line, marks strings.Builder
 		for _, p := range history {
 			age := end.Sub(p.At)
-			if age > sparkWindow {
+			if age > span {
 				continue
 			}
-			x, y := sparkX(age), sparkY(p.Confidence)
+			x, y := sparkX(age, span), sparkY(p.Confidence)
 			fmt.Fprintf(&line, "%.1f,%.1f ", x, y)
 			if p.Code == 100 {
 				fmt.Fprintf(&marks, "M%.1f,%d l3,3 m-3,0 l3,-3 ", x-1.5, sparkHeight-4)
@@ -205,8 +207,12 @@ func sparkline(history []daemon.Point) template.HTML {
 	return template.HTML(b.String())
 }
 
-func sparkX(age time.Duration) float64 {
-	return sparkWidth * (1 - age.Seconds()/sparkWindow.Seconds())
+// sparkX places a sample age old on a line spanning span (the newest sample at the right).
+func sparkX(age, span time.Duration) float64 {
+	if span <= 0 {
+		return sparkWidth
+	}
+	return sparkWidth * (1 - age.Seconds()/span.Seconds())
 }
 
 func sparkY(confidence float64) float64 {

@@ -54,7 +54,7 @@ func startStack(t *testing.T, faults func(*mailtest.Axigen) FaultInjector) *stac
 	}
 	spec := daemon.TargetSpec{
 		Name: "axigen", Interval: 300 * time.Millisecond, FastInterval: 150 * time.Millisecond, Timeout: 500 * time.Millisecond,
-		DegradedAfter: 5 * time.Second, CertWarnBefore: 24 * time.Hour, Window: 5, Rise: 2, Fall: 2, OfflineBelow: 0.5,
+		DegradedAfter: 5 * time.Second, CertWarnBefore: time.Hour, Window: 5, Rise: 2, Fall: 2, OfflineBelow: 0.5,
 		Gates: []daemon.CheckSpec{{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}}},
 		Checks: []daemon.CheckSpec{
 			tls("smtp", "smtp", ax.SMTP, true),

@@ -45,21 +45,23 @@ function cert(tls) {
   return at.toISOString().slice(0, 10) + " (" + days + " d)" + (tls.verified ? "" : " not verified");
 }
 
-// spark mirrors page.go's sparkline: confidence line, a cross where the code was 100.
+// spark mirrors page.go's sparkline: confidence line, a cross where the code was 100; a
+// history shorter than the window spans the whole width.
 function spark(history) {
   let line = "", marks = "";
   if (history && history.length) {
     const end = Date.parse(history[history.length - 1].at);
+    const span = Math.min(SPARK_WINDOW_S, (end - Date.parse(history[0].at)) / 1000);
     for (const p of history) {
       const age = (end - Date.parse(p.at)) / 1000;
-      if (age > SPARK_WINDOW_S) continue;
-      const x = SPARK_W * (1 - age / SPARK_WINDOW_S);
+      if (age > span) continue;
+      const x = span > 0 ? SPARK_W * (1 - age / span) : SPARK_W;
       const y = 2 + (SPARK_H - 8) * (1 - Math.min(Math.max(p.confidence, 0), 1));
       line += x.toFixed(1) + "," + y.toFixed(1) + " ";
       if (p.code === 100) marks += "M" + (x - 1.5).toFixed(1) + "," + (SPARK_H - 4) + " l3,3 m-3,0 l3,-3 ";
     }
   }
-  return '<svg class="spark" viewBox="0 0 ' + SPARK_W + " " + SPARK_H + '" role="img" aria-label="confidence over the last hour">' +
+  return '<svg class="spark" viewBox="0 0 ' + SPARK_W + " " + SPARK_H + '" preserveAspectRatio="none" role="img" aria-label="confidence over the last hour">' +
     (line ? '<polyline points="' + line.trim() + '"/>' : "") +
     (marks ? '<path class="down" d="' + marks.trim() + '"/>' : "") + "</svg>";
 }
