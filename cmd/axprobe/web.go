@@ -17,24 +17,35 @@ import (
 
 // webHooks wires /metrics and the status page to the daemon of `axprobe run`.
 func webHooks(cfg *config.Config, log *slog.Logger) serverHooks {
-	return newWebHooks(cfg, log, nil)
+	return newWebHooks(cfg, log, nil, nil)
 }
 
 // demoWebHooks is webHooks for `axprobe demo`: the status page also gets buttons that break
 // and mend env's fake Axigen.
 func demoWebHooks(cfg *config.Config, log *slog.Logger, env *demoEnv) serverHooks {
-	return newWebHooks(cfg, log, &demoFaults{env: env})
+	return newWebHooks(cfg, log, &demoFaults{env: env}, nil)
 }
 
 // newWebHooks returns the hooks through which the metrics observe the daemon, the socket
-// and config reloads, and which serve the web side on cfg.HTTP.Listen while the daemon runs.
-// With http.listen "" there is no web side and no metrics.
-func newWebHooks(cfg *config.Config, log *slog.Logger, faults web.FaultInjector) serverHooks {
+// and config reloads, and which serve the web side while the daemon runs, on the listener
+// listen returns (nil: listen on cfg.HTTP.Listen). With http.listen "" there is no web side
+// and no metrics.
+func newWebHooks(cfg *config.Config, log *slog.Logger, faults web.FaultInjector, listen func() (net.Listener, error)) serverHooks {
 	if cfg.HTTP.Listen == "" {
 		return serverHooks{}
 	}
+	if listen == nil {
+		addr := cfg.HTTP.Listen
+		listen = func() (net.Listener, error) {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("http.listen: %w", err)
+			}
+			return ln, nil
+		}
+	}
 	m := web.NewMetrics(buildVersion())
-	listen, webConfig := cfg.HTTP.Listen, cfg.HTTP.WebConfigFile
+	webConfig := cfg.HTTP.WebConfigFile
 	return serverHooks{
 		observer: m,
 		ipc:      m,
@@ -44,9 +55,9 @@ func newWebHooks(cfg *config.Config, log *slog.Logger, faults web.FaultInjector)
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", listen)
+			ln, err := listen()
 			if err != nil {
-				return fmt.Errorf("http.listen: %w", err)
+				return err
 			}
 			return srv.Serve(ctx, ln)
 		},
