@@ -92,4 +92,3 @@ func publicKeyOf(keyFile string) (crypto.PublicKey, error) {
 	}
 	return signer.Public(), nil
 }
-
