@@ -23,7 +23,7 @@ const (
 	soakInterval  = 2 * time.Millisecond
 	soakTimeout   = 500 * time.Millisecond
 	soakProbeTime = 50 * time.Millisecond // a refused or reset probe, with room for -race
-	soakRunLimit  = 3 * time.Minute // the whole soak, a hard stop
+	soakRunLimit  = 3 * time.Minute       // the whole soak, a hard stop
 	soakStepLimit = 10 * time.Second
 )
 
