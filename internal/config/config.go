@@ -116,8 +116,19 @@ type Check struct {
 	ExpectBody         string        `yaml:"expect_body,omitempty"`   // regular expression
 	ExpectHeader       string        `yaml:"expect_header,omitempty"` // "Name: regex"
 	FollowRedirects    bool          `yaml:"follow_redirects,omitempty"`
-	Interval           time.Duration `yaml:"interval"` // defaults to the target's
-	Timeout            time.Duration `yaml:"timeout"`  // defaults to the target's
+	Interval           time.Duration `yaml:"interval"` // defaults to the target's (roundtrip: 5m)
+	Timeout            time.Duration `yaml:"timeout"`  // defaults to the target's (roundtrip: deadline + 30s)
+
+	// Mail round trip (protocol roundtrip): host, port and tls are the SMTP side's; auth
+	// logs in to both sides; mailbox is where the message is expected.
+	IMAPHost     string        `yaml:"imap_host,omitempty"`      // defaults to host
+	IMAPPort     int           `yaml:"imap_port,omitempty"`      // defaults by imap_tls: 143 or 993
+	IMAPTLS      string        `yaml:"imap_tls,omitempty"`       // one of TLSModes()
+	MailFrom     string        `yaml:"mail_from,omitempty"`      // sender; marks this node's probe messages
+	MailTo       string        `yaml:"mail_to,omitempty"`        // the dedicated probe mailbox's address
+	Deadline     time.Duration `yaml:"deadline,omitempty"`       // how long delivery may take
+	MaxMessages  int           `yaml:"max_messages,omitempty"`   // the mailbox may hold at most this many
+	SubmitNoAuth bool          `yaml:"submit_no_auth,omitempty"` // submit without SMTP AUTH
 }
 
 // Auth is a login. The password is never written in the config itself: Load reads it from
@@ -130,7 +141,9 @@ type Auth struct {
 }
 
 // Protocols lists the values a check's protocol may take.
-func Protocols() []string { return []string{"smtp", "imap", "pop3", "http", "cli", "tcp"} }
+func Protocols() []string {
+	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "roundtrip"}
+}
 
 // TLSModes lists the values a check's tls may take.
 func TLSModes() []string { return []string{"none", "starttls", "implicit"} }

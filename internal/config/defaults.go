@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"time"
 
 	"github.com/axprobe/axprobe/internal/score"
@@ -68,6 +69,17 @@ func checkDefaults(protocol, tls string) map[string]any {
 		"weight":   1.0,
 		"critical": protocol == "smtp" || protocol == "imap" || protocol == "pop3",
 	}
+	if protocol == "roundtrip" {
+		// Heavier than a banner probe: one message every few minutes is plenty, and a
+		// missed round trip lowers confidence without taking the target offline.
+		maps.Copy(d, map[string]any{
+			"interval":     5 * time.Minute,
+			"imap_tls":     "none",
+			"mailbox":      "INBOX",
+			"deadline":     60 * time.Second,
+			"max_messages": 100,
+		})
+	}
 	if tls == "" {
 		tls = "none"
 	}
@@ -88,9 +100,9 @@ func checkDefaults(protocol, tls string) map[string]any {
 // implicit), or 0 when there is none: tcp, and combinations that do not exist.
 func defaultPort(protocol, tls string) int {
 	switch protocol + "/" + tls {
-	case "smtp/none", "smtp/starttls":
+	case "smtp/none", "smtp/starttls", "roundtrip/none", "roundtrip/starttls":
 		return 25
-	case "smtp/implicit":
+	case "smtp/implicit", "roundtrip/implicit":
 		return 465
 	case "imap/none", "imap/starttls":
 		return 143
@@ -110,12 +122,21 @@ func defaultPort(protocol, tls string) int {
 	return 0
 }
 
+// roundTripTimeoutMargin is how much longer than its delivery deadline a round trip's
+// timeout is by default: time to log in, submit and clean up around the wait.
+const roundTripTimeoutMargin = 30 * time.Second
+
 // inherit fills what a check takes from its target once both are decoded: a check's
 // interval and timeout default to the target's (zero or "" means "the target's"), and its
-// host to the target's VIP.
+// host to the target's VIP. A round trip's timeout defaults to its deadline plus
+// roundTripTimeoutMargin instead, its imap_host to its host and its imap_port to the IMAP
+// port of its imap_tls.
 func inherit(t *Target) {
 	for i := range t.Checks {
 		c := &t.Checks[i]
+		if c.Protocol == "roundtrip" && c.Timeout == 0 && c.Deadline > 0 {
+			c.Timeout = c.Deadline + roundTripTimeoutMargin
+		}
 		if c.Interval == 0 {
 			c.Interval = t.Interval
 		}
@@ -124,6 +145,14 @@ func inherit(t *Target) {
 		}
 		if c.Host == "" {
 			c.Host = t.VIP
+		}
+		if c.Protocol == "roundtrip" {
+			if c.IMAPHost == "" {
+				c.IMAPHost = c.Host
+			}
+			if c.IMAPPort == 0 {
+				c.IMAPPort = defaultPort("imap", c.IMAPTLS)
+			}
 		}
 	}
 }

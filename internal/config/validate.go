@@ -145,7 +145,7 @@ func (c *Check) validate(ps *Problems, path string, t *Target) {
 	}
 	protocolOK := checkOneOf(ps, path+".protocol", c.Protocol, Protocols())
 	tlsOK := checkOneOf(ps, path+".tls", c.TLS, TLSModes())
-	if protocolOK && tlsOK && c.TLS == "starttls" && !slices.Contains([]string{"smtp", "imap", "pop3"}, c.Protocol) {
+	if protocolOK && tlsOK && c.TLS == "starttls" && !slices.Contains([]string{"smtp", "imap", "pop3", "roundtrip"}, c.Protocol) {
 		ps.add(path+".tls", fmt.Sprintf("starttls is not possible with protocol %s", c.Protocol))
 		tlsOK = false
 	}
@@ -160,7 +160,8 @@ func (c *Check) validate(ps *Problems, path string, t *Target) {
 	if c.Host != "" && !validHost(c.Host) { // "" only when the target has no vip, reported there
 		ps.add(path+".host", fmt.Sprintf("%q is neither an IP address nor a host name", c.Host))
 	}
-	if c.TLS == "none" {
+	// A round trip's TLS settings serve its IMAP side too.
+	if c.TLS == "none" && !(c.Protocol == "roundtrip" && c.IMAPTLS != "none") {
 		for _, f := range []struct {
 			key string
 			set bool
@@ -209,6 +210,9 @@ func (c *Check) validate(ps *Problems, path string, t *Target) {
 	if protocolOK {
 		checkUsedBy(ps, path, c)
 	}
+	if c.Protocol == "roundtrip" {
+		c.validateRoundTrip(ps, path)
+	}
 	// A check that keeps its target's interval or timeout shares the target's problems.
 	if c.Interval != t.Interval {
 		checkPositive(ps, path+".interval", c.Interval)
@@ -225,15 +229,24 @@ func (c *Check) validate(ps *Problems, path string, t *Target) {
 func checkUsedBy(ps *Problems, path string, c *Check) {
 	mail := []string{"smtp", "imap", "pop3", "cli"}
 	http := []string{"http"}
+	roundTrip := []string{"roundtrip"}
 	for _, f := range []struct {
 		key       string
 		set       bool
 		protocols []string
 	}{
 		{"banner_regex", c.BannerRegex != "", mail},
-		{"auth", c.Auth != nil, mail},
-		{"helo_name", c.HeloName != "", []string{"smtp"}},
-		{"mailbox", c.Mailbox != "", []string{"imap"}},
+		{"auth", c.Auth != nil, []string{"smtp", "imap", "pop3", "cli", "roundtrip"}},
+		{"helo_name", c.HeloName != "", []string{"smtp", "roundtrip"}},
+		{"mailbox", c.Mailbox != "", []string{"imap", "roundtrip"}},
+		{"imap_host", c.IMAPHost != "", roundTrip},
+		{"imap_port", c.IMAPPort != 0, roundTrip},
+		{"imap_tls", c.IMAPTLS != "", roundTrip},
+		{"mail_from", c.MailFrom != "", roundTrip},
+		{"mail_to", c.MailTo != "", roundTrip},
+		{"deadline", c.Deadline != 0, roundTrip},
+		{"max_messages", c.MaxMessages != 0, roundTrip},
+		{"submit_no_auth", c.SubmitNoAuth, roundTrip},
 		{"path", c.Path != "", http},
 		{"expect_status", c.ExpectStatus != 0, http},
 		{"expect_body", c.ExpectBody != "", http},
@@ -249,6 +262,44 @@ func checkUsedBy(ps *Problems, path string, c *Check) {
 		}
 		ps.add(path+"."+f.key, fmt.Sprintf("only used by %s, not %s", what, c.Protocol))
 	}
+}
+
+// validateRoundTrip checks the keys of a mail round trip.
+func (c *Check) validateRoundTrip(ps *Problems, path string) {
+	imapTLSOK := checkOneOf(ps, path+".imap_tls", c.IMAPTLS, TLSModes())
+	if imapTLSOK && (c.IMAPPort < 1 || c.IMAPPort > 65535) {
+		ps.add(path+".imap_port", fmt.Sprintf("%d is not in 1-65535", c.IMAPPort))
+	}
+	if c.IMAPHost != "" && !validHost(c.IMAPHost) {
+		ps.add(path+".imap_host", fmt.Sprintf("%q is neither an IP address nor a host name", c.IMAPHost))
+	}
+	if c.Auth == nil {
+		ps.add(path+".auth", "required: the round trip logs in to the probe mailbox over IMAP")
+	}
+	for _, f := range []struct{ key, addr string }{{"mail_from", c.MailFrom}, {"mail_to", c.MailTo}} {
+		switch {
+		case f.addr == "":
+			ps.add(path+"."+f.key, "required: a bare address such as axprobe@example.com")
+		case !validMailAddress(f.addr):
+			ps.add(path+"."+f.key, fmt.Sprintf("%q is not a bare mail address (local@domain)", f.addr))
+		}
+	}
+	if strings.ContainsAny(c.Mailbox, "\r\n") {
+		ps.add(path+".mailbox", fmt.Sprintf("%q contains a line break", c.Mailbox))
+	}
+	if checkPositive(ps, path+".deadline", c.Deadline) && c.Timeout > 0 && c.Timeout <= c.Deadline {
+		ps.add(path+".timeout", fmt.Sprintf("%s must be more than deadline (%s): the round trip logs in, submits and cleans up around the wait",
+			formatDuration(c.Timeout), formatDuration(c.Deadline)))
+	}
+	checkAtLeast(ps, path+".max_messages", c.MaxMessages, 1)
+}
+
+// validMailAddress accepts local@domain with nothing that could break an SMTP command or
+// a header line; the prober parses it fully.
+func validMailAddress(a string) bool {
+	local, domain, ok := strings.Cut(a, "@")
+	return ok && local != "" && validHost(domain) && len(a) <= 254 &&
+		!strings.ContainsAny(a, " \t\r\n<>\"(),;:\\[]") && !strings.Contains(domain, "@")
 }
 
 // checkName reports a missing or malformed name, and says whether it is fine.
