@@ -70,6 +70,11 @@ Flags:
 		}
 	}
 
+	fmt.Fprintln(stdout, "Configurations:")
+	for _, t := range ts {
+		fmt.Fprintf(stdout, "- %s: %s\n", t.Name, t)
+	}
+	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "| config | fault | fault → 100: median (min–max) | repair → ≥ 101: median (min–max) | runs |")
 	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|")
 	for _, t := range ts {
