@@ -67,6 +67,12 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 			if c.Auth != nil {
 				ps.Username, ps.Password = c.Auth.Username, c.Auth.Password
 			}
+			if c.Protocol == "roundtrip" {
+				ps.IMAPAddress = net.JoinHostPort(c.IMAPHost, strconv.Itoa(c.IMAPPort))
+				ps.IMAPTLS = probe.TLSMode(c.IMAPTLS)
+				ps.MailFrom, ps.MailTo = c.MailFrom, c.MailTo
+				ps.Deadline, ps.MaxMessages, ps.SubmitNoAuth = c.Deadline, c.MaxMessages, c.SubmitNoAuth
+			}
 			spec.Checks = append(spec.Checks, CheckSpec{Name: c.Name, Probe: ps, Critical: c.Critical,
 				Weight: c.Weight, Interval: c.Interval, Timeout: c.Timeout})
 		}

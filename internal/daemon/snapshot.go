@@ -62,6 +62,12 @@ type CheckSnapshot struct {
 	Error               string         `json:"error,omitempty"`
 	Phases              []probe.Phase  `json:"phases,omitempty"`
 	TLS                 *probe.TLSInfo `json:"tls,omitempty"`
+	Notes               []probe.Note   `json:"notes,omitempty"` // facts of the last run, e.g. a round trip's queue_id
+
+	// DeliverySeconds is a mail round trip's delivery latency (from the SMTP server's
+	// "queued" reply to the message seen over IMAP) in its last successful run; 0 until
+	// one succeeds. A failed run leaves it as it was.
+	DeliverySeconds float64 `json:"delivery_seconds,omitempty"`
 }
 
 // Transition is one state change of a target.

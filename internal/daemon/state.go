@@ -167,13 +167,19 @@ func (ts *targetState) apply(r result) {
 	if !ok {
 		return
 	}
-	outcome := outcomeOf(r.err, r.trace, ts.spec.DegradedAfter, ts.spec.CertWarnBefore, r.at)
+	degradedAfter := ts.spec.DegradedAfter
+	if ts.spec.Checks[i].Probe.Protocol == "roundtrip" {
+		// A round trip waits for delivery by design: its deadline is its limit, and its
+		// whole run would always be "slow" next to a banner probe's degraded_after.
+		degradedAfter = 0
+	}
+	outcome := outcomeOf(r.err, r.trace, degradedAfter, ts.spec.CertWarnBefore, r.at)
 	res := score.Result{Outcome: outcome, At: r.at}
 	var pe *probe.Error
 	if errors.As(r.err, &pe) {
 		res.Reason, res.Phase = string(pe.Reason), pe.Phase
 	} else if outcome == score.Degraded {
-		res.Reason = degradedReason(r.trace, ts.spec.DegradedAfter, ts.spec.CertWarnBefore, r.at)
+		res.Reason = degradedReason(r.trace, degradedAfter, ts.spec.CertWarnBefore, r.at)
 	}
 	_ = ts.score.ObserveCheck(i, res) // i comes from checkIndex
 	ts.checks[i] = ts.evidence(ts.checks[i], r, outcome)
@@ -228,6 +234,10 @@ func (ts *targetState) evidence(prev CheckSnapshot, r result, outcome score.Outc
 		c.Duration = Duration(r.trace.Elapsed())
 		c.Phases = r.trace.Phases()
 		c.TLS = r.trace.TLS()
+		c.Notes = r.trace.Notes()
+		if d, ok := r.trace.Measure("delivery"); ok {
+			c.DeliverySeconds = d.Seconds()
+		}
 	}
 	var pe *probe.Error
 	if errors.As(r.err, &pe) {

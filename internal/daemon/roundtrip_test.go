@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/config"
+	"github.com/axprobe/axprobe/internal/probe"
+	"github.com/axprobe/axprobe/internal/secret"
+)
+
+func TestTargetsFromConfigRoundTrip(t *testing.T) {
+	cfg, err := config.Load("../config/testdata/valid-roundtrip.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := TargetsFromConfig(cfg)
+	if err := specs[0].validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	rt := specs[0].Checks[1]
+	want := probe.Spec{Protocol: "roundtrip", Address: "10.0.0.5:25", TLS: probe.TLSStartTLS,
+		Username: "axprobe-rt@example.com", Password: rt.Probe.Password, Mailbox: "INBOX",
+		IMAPAddress: "10.0.0.5:993", IMAPTLS: probe.TLSImplicit,
+		MailFrom: "axprobe@node1.example.com", MailTo: "axprobe-rt@example.com",
+		Deadline: time.Minute, MaxMessages: 100}
+	if rt.Probe != want || rt.Probe.Password.Reveal() != "pw" {
+		t.Errorf("probe spec\n got %+v\nwant %+v", rt.Probe, want)
+	}
+	if rt.Critical || rt.Interval != 5*time.Minute || rt.Timeout != 90*time.Second {
+		t.Errorf("critical %v interval %s timeout %s; want false 5m 90s", rt.Critical, rt.Interval, rt.Timeout)
+	}
+}
+
+// A round trip is never "slow" by degraded_after (it waits for delivery by design), and
+// its delivery latency and notes reach the snapshot.
+func TestRoundTripEvidence(t *testing.T) {
+	rt := probe.Spec{Protocol: "roundtrip", Address: "127.0.0.1:25", IMAPAddress: "127.0.0.1:143",
+		Username: "probe", Password: secret.New("pw"), MailFrom: "a@example.test", MailTo: "b@example.test"}
+	spec := TargetSpec{Name: "t",
+		Checks: []CheckSpec{
+			{Name: "smtp", Probe: probe.Spec{Protocol: "smtp", Address: "127.0.0.1:25"}, Weight: 1},
+			{Name: "rt", Probe: rt, Weight: 1},
+		},
+		Interval: time.Minute, FastInterval: time.Second, Timeout: 10 * time.Second,
+		DegradedAfter: time.Nanosecond, // every probe is slower than this
+		Window:        5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
+	ts, err := newTargetState(spec, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ok := probe.NewTrace()
+	ok.SetMeasure("delivery", 1500*time.Millisecond)
+	ok.SetNote("queue_id", "4ABC")
+	ok.Finish()
+	ts.apply(result{check: "smtp", trace: ok, at: now})
+	ts.apply(result{check: "rt", trace: ok, at: now})
+	if got := ts.checks[0].Outcome; got != "degraded" {
+		t.Errorf("smtp outcome %q, want degraded (slower than 1ns)", got)
+	}
+	c := ts.checks[1]
+	if c.Outcome != "ok" || c.DeliverySeconds != 1.5 || len(c.Notes) != 1 || c.Notes[0].Value != "4ABC" {
+		t.Errorf("round trip evidence: outcome %q, delivery %v s, notes %v; want ok, 1.5, [queue_id 4ABC]",
+			c.Outcome, c.DeliverySeconds, c.Notes)
+	}
+
+	failed := probe.NewTrace()
+	failed.Begin("queued")
+	failed.Finish()
+	ts.apply(result{check: "rt", trace: failed, at: now.Add(time.Minute),
+		err: &probe.Error{Reason: probe.ReasonNotDelivered, Phase: "queued", Err: errors.New("lost")}})
+	c = ts.checks[1]
+	if c.Outcome != "failed" || c.Reason != "not_delivered" || c.DeliverySeconds != 1.5 || c.Notes != nil {
+		t.Errorf("after a lost message: outcome %q reason %q delivery %v notes %v; want failed, not_delivered, the last 1.5, none",
+			c.Outcome, c.Reason, c.DeliverySeconds, c.Notes)
+	}
+}
