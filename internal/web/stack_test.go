@@ -96,10 +96,23 @@ func startStack(t *testing.T, faults func(*mailtest.Axigen) FaultInjector) *stac
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
+	// Wait (bounded) for the first round, then for the target to be online: a slow first
+	// probe on a loaded machine can make it start offline.
+	deadline := time.After(30 * time.Second)
 	select {
 	case <-d.Ready():
-	case <-time.After(30 * time.Second):
+	case <-deadline:
 		t.Fatalf("the daemon's first round did not complete in 30s: %+v", d.Snapshot())
+	}
+	for tick := time.Tick(20 * time.Millisecond); ; {
+		if ts, _ := d.Snapshot().Target("axigen"); ts.State == "online" {
+			break
+		}
+		select {
+		case <-tick:
+		case <-deadline:
+			t.Fatalf("the target is not online 30s after start: %+v", d.Snapshot())
+		}
 	}
 	return &stack{base: "http://" + ln.Addr().String(), axigen: ax, daemon: d, metrics: m}
 }
