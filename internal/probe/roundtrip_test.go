@@ -347,6 +347,36 @@ func TestNewRoundTripRejectsBadSpecs(t *testing.T) {
 	}
 }
 
+func TestParseURLRoundTrip(t *testing.T) {
+	spec, err := ParseURL("roundtrip://probe@mail.example.test:587?imap=imap.example.test&to=rt@example.test&mailbox=Probes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Spec{Protocol: "roundtrip", Address: "mail.example.test:587", TLS: TLSNone, Username: "probe",
+		IMAPAddress: "imap.example.test:143", MailTo: "rt@example.test", MailFrom: "rt@example.test", Mailbox: "Probes"}
+	if spec != want {
+		t.Errorf("ParseURL\n got %+v\nwant %+v", spec, want)
+	}
+	spec, err = ParseURL("roundtrip://probe@[::1]?imap=[::1]:993&to=rt@example.test&from=ax@node1.example.test")
+	if err != nil || spec.Address != "[::1]:25" || spec.IMAPAddress != "[::1]:993" || spec.MailFrom != "ax@node1.example.test" {
+		t.Errorf("ParseURL with IPv6 and from: %+v, %v", spec, err)
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"roundtrip://h?imap=h&to=a@b.test", "needs a user"},
+		{"roundtrip://u@h?to=a@b.test", "needs ?imap="},
+		{"roundtrip://u@h?imap=h", "needs ?to="},
+		{"roundtrip://u@h?imap=h&to=a@b.test&to=c@d.test", "to given 2 times"},
+		{"roundtrip://u@h?imap=h&to=a@b.test&deadline=1s", `"deadline" is not one of`},
+		{"roundtrip://u@h/INBOX?imap=h&to=a@b.test", "takes no path"},
+		{"roundtrip://u@h?imap=h&to=not-an-address&from=a@b.test", "mail_to:"},
+		{"roundtrip://u@h?imap=h:0&to=a@b.test", "imap side: address"},
+	} {
+		if _, err := ParseURL(tc.url); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseURL(%q) = %v, want an error containing %q", tc.url, err, tc.want)
+		}
+	}
+}
+
 func TestTokens(t *testing.T) {
 	at := time.UnixMilli(1_719_500_000_123)
 	tok := formatToken(at, "0123456789abcdef")

@@ -30,6 +30,7 @@ func urlSchemes() map[string]urlScheme {
 		"https":      {"http", 443, TLSImplicit},
 		"axigen-cli": {"cli", 7000, TLSNone},
 		"tcp":        {"tcp", 0, TLSNone},
+		"roundtrip":  {"roundtrip", 25, TLSNone},
 	}
 }
 
@@ -38,6 +39,11 @@ func urlSchemes() map[string]urlScheme {
 // https; none otherwise), Username from the user part, Path for http(s) (with its query)
 // and Mailbox for imap(s). A password in the URL is rejected, and no error ever repeats it.
 // Other Spec fields are left for the caller.
+//
+// A mail round trip is "roundtrip://user@smtp-host[:port]?imap=host[:port]&to=addr
+// [&from=addr][&mailbox=name]": the SMTP side in the URL's authority (port 25 by default),
+// the IMAP side's address in imap (port 143 by default), the probe mailbox's address in to,
+// the sender in from (to when absent) and the IMAP mailbox in mailbox (INBOX when absent).
 func ParseURL(raw string) (Spec, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -53,7 +59,7 @@ func ParseURL(raw string) (Spec, error) {
 	}
 	scheme, ok := urlSchemes()[strings.ToLower(u.Scheme)]
 	if !ok {
-		return Spec{}, fmt.Errorf("url %q: scheme %q is not one of smtp, smtps, imap, imaps, pop3, pop3s, http, https, axigen-cli, tcp", u.Redacted(), u.Scheme)
+		return Spec{}, fmt.Errorf("url %q: scheme %q is not one of smtp, smtps, imap, imaps, pop3, pop3s, http, https, axigen-cli, tcp, roundtrip", u.Redacted(), u.Scheme)
 	}
 	if u.Opaque != "" || u.Hostname() == "" {
 		return Spec{}, fmt.Errorf("url %q: no host (want %s://host[:port])", u.Redacted(), u.Scheme)
@@ -105,16 +111,63 @@ func ParseURL(raw string) (Spec, error) {
 		if strings.ContainsAny(spec.Mailbox, "\r\n") {
 			return Spec{}, fmt.Errorf("url %q: mailbox contains a line break", u.Redacted())
 		}
+	case "roundtrip":
+		if err := parseRoundTripQuery(u, &spec); err != nil {
+			return Spec{}, fmt.Errorf("url %q: %w", u.Redacted(), err)
+		}
 	default:
 		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			return Spec{}, fmt.Errorf("url %q: %s takes no path or query", u.Redacted(), u.Scheme)
 		}
 	}
-	if u.RawQuery != "" && spec.Protocol != "http" {
+	if u.RawQuery != "" && spec.Protocol != "http" && spec.Protocol != "roundtrip" {
 		return Spec{}, fmt.Errorf("url %q: %s takes no query", u.Redacted(), u.Scheme)
 	}
 	if spec.Protocol == "tcp" && spec.Username != "" {
 		return Spec{}, fmt.Errorf("url %q: tcp probes do not log in; drop the user", u.Redacted())
 	}
 	return spec, nil
+}
+
+// parseRoundTripQuery fills the round-trip fields of spec from u's query (see ParseURL).
+func parseRoundTripQuery(u *url.URL, spec *Spec) error {
+	if u.Path != "" && u.Path != "/" {
+		return errors.New("roundtrip takes no path: put the mailbox in ?mailbox=")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	for key, values := range q {
+		switch key {
+		case "imap", "to", "from", "mailbox":
+		default:
+			return fmt.Errorf("query: %q is not one of imap, to, from, mailbox", key)
+		}
+		if len(values) != 1 {
+			return fmt.Errorf("query: %s given %d times", key, len(values))
+		}
+	}
+	imapHost := q.Get("imap")
+	if imapHost == "" {
+		return errors.New("roundtrip needs ?imap=host[:port], the IMAP side")
+	}
+	if _, _, err := net.SplitHostPort(imapHost); err != nil {
+		imapHost = net.JoinHostPort(strings.Trim(imapHost, "[]"), "143")
+	}
+	spec.IMAPAddress = imapHost
+	spec.MailTo = q.Get("to")
+	if spec.MailTo == "" {
+		return errors.New("roundtrip needs ?to=address, the probe mailbox's address")
+	}
+	spec.MailFrom = q.Get("from")
+	if spec.MailFrom == "" {
+		spec.MailFrom = spec.MailTo
+	}
+	spec.Mailbox = q.Get("mailbox")
+	if spec.Username == "" {
+		return errors.New("roundtrip needs a user (roundtrip://user@host): it logs in to the probe mailbox")
+	}
+	_, err = newRoundTrip(*spec) // the same checks as New, so that the URL is a whole probe
+	return err
 }

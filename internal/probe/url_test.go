@@ -80,7 +80,8 @@ func TestParseURLRejectsPasswordWithoutRepeatingIt(t *testing.T) {
 }
 
 func FuzzParseURL(f *testing.F) {
-	for _, s := range []string{"imap://probe@h/INBOX", "https://h:9443/x?y", "tcp://[::1]:1", "smtp://u:p@h", "axigen-cli://h"} {
+	for _, s := range []string{"imap://probe@h/INBOX", "https://h:9443/x?y", "tcp://[::1]:1", "smtp://u:p@h", "axigen-cli://h",
+		"roundtrip://u@h:587?imap=h:993&to=a@b.test&from=c@d.test&mailbox=INBOX"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
