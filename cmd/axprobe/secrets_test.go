@@ -156,6 +156,17 @@ targets:
 		t.Fatal(err)
 	}
 	outputs["socket STATUS"] = string(status)
+	// The socket's requests reach the metrics through the ipc.Server's Observer.
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `axprobe_ipc_requests_total{command="status",result="ok"} 1`) {
+		t.Error("the socket's STATUS request is not counted in axprobe_ipc_requests_total")
+	}
+	outputs["GET /metrics after STATUS"] = string(metrics)
 	srv.reload(ctx) // logs the reload, with the config's passwords loaded again
 	var printOut, printErr bytes.Buffer
 	if code := checkConfigCommand(ctx, []string{"--config", configPath, "--print"}, &printOut, &printErr); code != 0 {
