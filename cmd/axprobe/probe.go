@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,10 +25,16 @@ or after the URL.
 
 URL schemes and default ports:
   smtp 25, smtps 465, imap 143, imaps 993, pop3 110, pop3s 995, http 80, https 443,
-  axigen-cli 7000, tcp (port required). The "s" schemes use implicit TLS.
+  axigen-cli 7000, tcp (port required), roundtrip 25. The "s" schemes use implicit TLS.
   A user may be given in the URL (imap://probe@host); a password never: use
   --password-file or --password-env. For imap the path is the mailbox to EXAMINE
   (imap://probe@host/INBOX); for http(s) it is the page to GET.
+
+Mail round trip: roundtrip://user@smtp-host[:port]?imap=host[:port]&to=address
+  [&from=address][&mailbox=name] submits a message over SMTP (--tls for that side, AUTH
+  as user unless --submit-no-auth), waits for it in the mailbox over IMAP (--imap-tls;
+  port 143 when omitted), then deletes it. from defaults to to, mailbox to INBOX. The
+  timeout defaults to --deadline + 30s. docs/ROUNDTRIP.md has the details.
 
 Exit status: 0 the probe passed, 1 it failed, 2 usage error.
 
@@ -38,6 +45,8 @@ Examples:
   axprobe probe http://10.0.0.5 --expect-header 'Server: Axigen-Webmail'
   axprobe probe https://10.0.0.5:9443/ --insecure-skip-verify --expect-body 'Axigen WebAdmin'
   axprobe probe axigen-cli://admin@127.0.0.1 --password-env AXIGEN_ADMIN_PW --json
+  axprobe probe 'roundtrip://rt@10.0.0.5:587?imap=10.0.0.5:993&to=rt@example.com&from=axprobe@node1.example.com' \
+      --tls starttls --imap-tls implicit --password-file /etc/axprobe/rt.pw --deadline 30s
 
 Flags:
 `
@@ -54,6 +63,12 @@ type probeFlags struct {
 	followRedirects          bool
 	mailbox                  string
 	asJSON                   bool
+
+	// Mail round trip.
+	imapTLS      string
+	deadline     time.Duration
+	maxMessages  int
+	submitNoAuth bool
 }
 
 func (f *probeFlags) register(fs *flag.FlagSet) {
@@ -72,6 +87,10 @@ func (f *probeFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.followRedirects, "follow-redirects", false, "HTTP: follow redirects")
 	fs.StringVar(&f.mailbox, "mailbox", "", "IMAP mailbox to EXAMINE after login (default INBOX)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object instead of a table")
+	fs.StringVar(&f.imapTLS, "imap-tls", "", "roundtrip: none, starttls or implicit for the IMAP side (default none)")
+	fs.DurationVar(&f.deadline, "deadline", 0, "roundtrip: how long delivery may take (default 1m)")
+	fs.IntVar(&f.maxMessages, "max-messages", 0, "roundtrip: fail when the mailbox holds more messages than this (default 100)")
+	fs.BoolVar(&f.submitNoAuth, "submit-no-auth", false, "roundtrip: submit without SMTP AUTH; the login is for IMAP only")
 }
 
 // probeCommand runs `axprobe probe`. Exit codes: 0 pass, 1 fail, 2 usage.
@@ -98,6 +117,10 @@ func probeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "axprobe probe: %v\n", err)
 		return 2
 	}
+	timeout := f.timeout
+	if spec.Protocol == "roundtrip" && !flagSet(fs, "timeout") {
+		timeout = cmp.Or(spec.Deadline, probe.DefaultDeadline) + roundTripMargin
+	}
 	p, err := probe.New(spec)
 	if err != nil {
 		fmt.Fprintf(stderr, "axprobe probe: %v\n", err)
@@ -105,7 +128,7 @@ func probeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 
 	start := time.Now()
-	trace, err := probe.Run(ctx, p, f.timeout)
+	trace, err := probe.Run(ctx, p, timeout)
 	res := newProbeResult(spec, trace, err, time.Since(start))
 	if f.asJSON {
 		enc := json.NewEncoder(stdout)
@@ -121,6 +144,17 @@ func probeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	return 0
+}
+
+// roundTripMargin is how much longer than its delivery deadline a round trip may take when
+// --timeout is not given: time to log in, submit and clean up around the wait.
+const roundTripMargin = 30 * time.Second
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // parseInterspersed parses flags that may come before and after positional arguments
@@ -159,6 +193,8 @@ func (f *probeFlags) spec(rawURL string) (probe.Spec, error) {
 	if f.mailbox != "" {
 		spec.Mailbox = f.mailbox
 	}
+	spec.IMAPTLS = probe.TLSMode(f.imapTLS)
+	spec.Deadline, spec.MaxMessages, spec.SubmitNoAuth = f.deadline, f.maxMessages, f.submitNoAuth
 	if f.timeout <= 0 {
 		return spec, fmt.Errorf("--timeout: %s must be positive", f.timeout)
 	}
@@ -205,18 +241,22 @@ func (f *probeFlags) password() (secret.Secret, error) {
 
 // probeResult is what `axprobe probe` reports, as a table or as JSON.
 type probeResult struct {
-	Protocol  string         `json:"protocol"`
-	Address   string         `json:"address"`
-	TLSMode   string         `json:"tls_mode"`
-	OK        bool           `json:"ok"`
-	Reason    string         `json:"reason,omitempty"`
-	Phase     string         `json:"phase,omitempty"`
-	Code      int            `json:"code,omitempty"`
-	Error     string         `json:"error,omitempty"`
-	Phases    []probe.Phase  `json:"phases"`
-	TLS       *probe.TLSInfo `json:"tls,omitempty"`
-	Elapsed   string         `json:"elapsed"`
-	ElapsedNS time.Duration  `json:"elapsed_ns"`
+	Protocol  string          `json:"protocol"`
+	Address   string          `json:"address"`
+	TLSMode   string          `json:"tls_mode"`
+	OK        bool            `json:"ok"`
+	Reason    string          `json:"reason,omitempty"`
+	Phase     string          `json:"phase,omitempty"`
+	Code      int             `json:"code,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	IMAP      string          `json:"imap_address,omitempty"`  // roundtrip: the IMAP side
+	IMAPTLS   string          `json:"imap_tls_mode,omitempty"` // roundtrip: the IMAP side's TLS
+	Phases    []probe.Phase   `json:"phases"`
+	Measures  []probe.Measure `json:"measures,omitempty"` // roundtrip: "delivery"
+	Notes     []probe.Note    `json:"notes,omitempty"`    // roundtrip: "queue_id" and others
+	TLS       *probe.TLSInfo  `json:"tls,omitempty"`
+	Elapsed   string          `json:"elapsed"`
+	ElapsedNS time.Duration   `json:"elapsed_ns"`
 }
 
 func newProbeResult(spec probe.Spec, trace *probe.Trace, err error, elapsed time.Duration) probeResult {
@@ -229,13 +269,19 @@ func newProbeResult(spec probe.Spec, trace *probe.Trace, err error, elapsed time
 		Address:   spec.Address,
 		TLSMode:   mode,
 		OK:        err == nil,
+		IMAP:      spec.IMAPAddress,
 		Phases:    trace.Phases(),
+		Measures:  trace.Measures(),
+		Notes:     trace.Notes(),
 		TLS:       trace.TLS(),
 		Elapsed:   elapsed.Round(time.Microsecond).String(),
 		ElapsedNS: elapsed,
 	}
 	if r.Phases == nil {
 		r.Phases = []probe.Phase{}
+	}
+	if spec.IMAPAddress != "" {
+		r.IMAPTLS = string(cmp.Or(spec.IMAPTLS, probe.TLSNone))
 	}
 	if err != nil {
 		r.Error = err.Error()
@@ -248,13 +294,27 @@ func newProbeResult(spec probe.Spec, trace *probe.Trace, err error, elapsed time
 }
 
 func (r probeResult) writeTable(w io.Writer) {
-	fmt.Fprintf(w, "%s %s (tls %s)\n\n", r.Protocol, r.Address, r.TLSMode)
+	fmt.Fprintf(w, "%s %s (tls %s)", r.Protocol, r.Address, r.TLSMode)
+	if r.IMAP != "" {
+		fmt.Fprintf(w, " → imap %s (tls %s)", r.IMAP, r.IMAPTLS)
+	}
+	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PHASE\tDURATION")
 	for _, p := range r.Phases {
 		fmt.Fprintf(tw, "%s\t%s\n", p.Name, p.Duration.Round(time.Microsecond))
 	}
 	tw.Flush()
+	if len(r.Measures) > 0 || len(r.Notes) > 0 {
+		fmt.Fprintln(w)
+		for _, m := range r.Measures {
+			fmt.Fprintf(tw, "%s\t%s\n", strings.ToUpper(m.Name), m.Duration.Round(time.Microsecond))
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(tw, "%s\t%s\n", n.Name, n.Value)
+		}
+		tw.Flush()
+	}
 	if r.TLS != nil {
 		verified := "yes"
 		if !r.TLS.Verified {
