@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs, from Debian packages, what axprobe's integration suite needs (Dovecot, Postfix,
-# nginx, swaks and its TLS modules, pgrep), then makes sure none of them runs as a system
+# Installs, from Debian packages, what axprobe's test suites need (Dovecot, Postfix, nginx,
+# swaks and its TLS modules, pgrep, promtool, Chromium, shellcheck, ocf-tester, the benchmark
+# peers, iproute2 and nftables), then makes sure none of the servers runs as a system
 # service: the suite starts its own copies with its own configuration (internal/realserver).
 #
 # Run as root on Debian 12. Idempotent: when everything is installed it only checks that the
@@ -16,12 +17,20 @@ packages=(
 	nginx                       # HTTP, the WebMail stand-in
 	swaks libnet-ssleay-perl libio-socket-ssl-perl # SMTP round trips, with --tls
 	procps                      # pgrep, to check that no server process is left behind
+	prometheus                  # promtool: metrics lint, rule checks and rule unit tests
+	chromium                    # the status page test in a real browser
+	shellcheck                  # every shell script in deploy/, scripts/, bench/
+	resource-agents             # ocf-tester for the Pacemaker agent
+	hyperfine monitoring-plugins prometheus-blackbox-exporter # benchmarks and their peers
+	iproute2 nftables           # network namespaces and drop rules in the fault suite
 )
 # The system instances' pid files, to tell whether one is running where systemd is not.
 declare -A pidfiles=(
 	[dovecot]=/run/dovecot/master.pid
 	[postfix]=/var/spool/postfix/pid/master.pid
 	[nginx]=/run/nginx.pid
+	[prometheus]=/run/prometheus/prometheus.pid
+	[prometheus-blackbox-exporter]=/run/prometheus/prometheus-blackbox-exporter.pid
 )
 policy=/usr/sbin/policy-rc.d
 
