@@ -37,7 +37,7 @@ type Certs struct {
 type CertOptions struct {
 	Hosts     []string  // DNS names and IP addresses; "127.0.0.1", "::1", "localhost" when empty
 	NotBefore time.Time // one hour ago when zero
-	NotAfter  time.Time // one day from now when zero
+	NotAfter  time.Time // one year from now when zero: longer than any cert_warn_before
 }
 
 // NewCerts makes a fresh CA and a server certificate for hosts (IPs and names), valid now,
@@ -61,7 +61,7 @@ func NewCertsWith(dir string, o CertOptions) (*Certs, error) {
 		o.NotBefore = now.Add(-time.Hour)
 	}
 	if o.NotAfter.IsZero() {
-		o.NotAfter = now.Add(24 * time.Hour)
+		o.NotAfter = now.AddDate(1, 0, 0)
 	}
 	if !o.NotAfter.After(o.NotBefore) {
 		return nil, fmt.Errorf("certs: NotAfter %s is not after NotBefore %s", o.NotAfter, o.NotBefore)
