@@ -346,4 +346,3 @@ func rssPeak(t *testing.T, pid int) int64 {
 	t.Fatalf("no VmHWM in /proc/%d/status", pid)
 	return 0
 }
-
