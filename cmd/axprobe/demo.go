@@ -126,15 +126,8 @@ func startDemoEnv(dir, listen string) (_ *demoEnv, err error) {
 			env.close()
 		}
 	}()
-	// A certificate valid for a year, so that the demo's TLS checks are not degraded by the
-	// "expires within cert_warn_before" rule.
-	certs, err := mailtest.NewCertsWith(env.dir, mailtest.CertOptions{
-		Hosts: []string{"127.0.0.1", "mail.demo.test"}, NotAfter: time.Now().AddDate(1, 0, 0)})
-	if err != nil {
-		return nil, err
-	}
 	if env.axigen, err = mailtest.StartAxigen(mailtest.AxigenOptions{
-		Certs: certs, Hostname: "mail.demo.test", Users: map[string]string{demoUser: demoPassword},
+		Dir: env.dir, Hostname: "mail.demo.test", Users: map[string]string{demoUser: demoPassword},
 	}); err != nil {
 		return nil, err
 	}
