@@ -267,7 +267,7 @@ func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec
 		}
 		next := jitter(interval, 0.1)
 		if err != nil {
-			next = t.FastInterval
+			next = t.fastInterval(&c)
 		}
 		timer.Reset(next)
 	}

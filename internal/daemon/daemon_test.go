@@ -292,3 +292,21 @@ func TestMonitorStaleAnswer(t *testing.T) {
 		t.Fatal("unknown target answered")
 	}
 }
+
+// TestMaxAgeIgnoresSlowChecks: a 5-minute round trip must not stretch the staleness bound
+// of a target whose gates are probed every 10 s.
+func TestMaxAgeIgnoresSlowChecks(t *testing.T) {
+	spec := TargetSpec{Interval: 10 * time.Second, Timeout: 3 * time.Second,
+		Checks: []CheckSpec{{Name: "imap"}, {Name: "roundtrip", Interval: 5 * time.Minute, Timeout: 90 * time.Second}}}
+	if got, want := spec.maxAge(), 39*time.Second; got != want {
+		t.Fatalf("maxAge = %s, want %s", got, want)
+	}
+	rt := spec.Checks[1]
+	if got := spec.fastInterval(&rt); got != 0 {
+		t.Fatalf("fastInterval with no override = %s, want the target's (0 here)", got)
+	}
+	rt.FastInterval = time.Minute
+	if got := spec.fastInterval(&rt); got != time.Minute {
+		t.Fatalf("fastInterval = %s, want 1m", got)
+	}
+}

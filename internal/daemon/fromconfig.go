@@ -73,8 +73,14 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 				ps.MailFrom, ps.MailTo = c.MailFrom, c.MailTo
 				ps.Deadline, ps.MaxMessages, ps.SubmitNoAuth = c.Deadline, c.MaxMessages, c.SubmitNoAuth
 			}
-			spec.Checks = append(spec.Checks, CheckSpec{Name: c.Name, Probe: ps, Critical: c.Critical,
-				Weight: c.Weight, Interval: c.Interval, Timeout: c.Timeout})
+			check := CheckSpec{Name: c.Name, Probe: ps, Critical: c.Critical,
+				Weight: c.Weight, Interval: c.Interval, Timeout: c.Timeout}
+			if c.Protocol == "roundtrip" {
+				// Confirm a failed round trip within a fifth of its interval (1 minute at the
+				// default 5), not at the banner probes' pace: each try sends a message.
+				check.FastInterval = max(t.FastInterval, c.Interval/5)
+			}
+			spec.Checks = append(spec.Checks, check)
 		}
 		specs = append(specs, spec)
 	}

@@ -16,6 +16,10 @@ type CheckSpec struct {
 	Weight   float64 // checks only: weight in the confidence mean
 	Interval time.Duration
 	Timeout  time.Duration
+	// FastInterval overrides the target's re-probe interval after a failure. A heavy check
+	// (the mail round trip, every 5 minutes) must not be re-run every second while mail is
+	// broken.
+	FastInterval time.Duration
 }
 
 // TargetSpec is everything the daemon needs to watch one Axigen service. It is built from
@@ -56,14 +60,24 @@ func (t *TargetSpec) timeout(c *CheckSpec) time.Duration {
 	return t.Timeout
 }
 
-// maxAge is how old a target's last result may be before the shim must distrust it:
-// three of its longest intervals plus one probe timeout.
-func (t *TargetSpec) maxAge() time.Duration {
-	longest := t.Interval
-	for _, c := range append(append([]CheckSpec(nil), t.Checks...), t.Gates...) {
-		longest = max(longest, t.interval(&c)+t.timeout(&c))
+func (t *TargetSpec) fastInterval(c *CheckSpec) time.Duration {
+	if c.FastInterval > 0 {
+		return c.FastInterval
 	}
-	return 3 * longest
+	return t.FastInterval
+}
+
+// maxAge is how old a target's last result may be before the shim must distrust it. A
+// target's age runs from its last result of any check or gate, so a live scheduler renews
+// it at the pace of its most frequent probe: three of those periods (interval plus
+// timeout) without any result mean the scheduler is stuck. Heavy, slow checks such as the
+// round trip do not stretch the bound.
+func (t *TargetSpec) maxAge() time.Duration {
+	shortest := t.Interval + t.Timeout
+	for _, c := range append(append([]CheckSpec(nil), t.Checks...), t.Gates...) {
+		shortest = min(shortest, t.interval(&c)+t.timeout(&c))
+	}
+	return 3 * shortest
 }
 
 // validate checks what the daemon itself relies on; the config package reports the
