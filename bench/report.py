@@ -4,7 +4,7 @@ and replacing generated sections of docs/BENCHMARKS.md.
 
   report.py hyperfine RESULT.json BASELINE          markdown table, ratios to BASELINE
   report.py gobench BENCH.txt                       markdown table of `go test -bench` output
-  report.py goals HEALTHY.json HANG.json FOOT.md    the goals table
+  report.py goals HEALTHY.json HANG.json FOOT.md BENCH.txt   the goals table
   report.py put DOC NAME FILE                       replace section NAME of DOC with FILE
 
 A section is the text between "<!-- begin bench/run NAME -->" and
@@ -64,7 +64,17 @@ def footprint_rows(path):
     return rows
 
 
-def goals_table(healthy, hang, footprint):
+def score_allocs(path):
+    """allocs/op of internal/score's BenchmarkObserve, the score update."""
+    for line in open(path):
+        m = BENCH_LINE.match(line.strip())
+        if m and m.group(1) == "BenchmarkObserve":
+            found = re.search(r"([\d.]+) allocs/op", m.group(3))
+            return float(found.group(1)) if found else None
+    return None
+
+
+def goals_table(healthy, hang, footprint, gobench):
     h = load_hyperfine(healthy)
     g = load_hyperfine(hang)
     med = lambda res, name: res[name]["median"]
@@ -87,6 +97,9 @@ def goals_table(healthy, hang, footprint):
          met(ax_cpu < bb_cpu)),
         ("daemon RSS below blackbox_exporter's (mean)", f"{ax_rss:.1f} MiB vs {bb_rss:.1f} MiB", met(ax_rss < bb_rss)),
     ]
+    allocs = score_allocs(gobench)
+    rows.append(("score update: 0 allocs/op (BenchmarkObserve)",
+                 "not run" if allocs is None else f"{allocs:g} allocs/op", met(allocs == 0)))
     out = ["| goal | measured | verdict |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(out)
@@ -113,7 +126,7 @@ def main(argv):
         print(hyperfine_table(*args))
     elif cmd == "gobench" and len(args) == 1:
         print(gobench_table(*args))
-    elif cmd == "goals" and len(args) == 3:
+    elif cmd == "goals" and len(args) == 4:
         print(goals_table(*args))
     elif cmd == "put" and len(args) == 3:
         put(*args)

@@ -48,12 +48,13 @@ Flags:
 	if *every <= 0 || *duration < *every {
 		return errUsage{fmt.Sprintf("--every %s must be positive and --duration %s at least one period", *every, *duration)}
 	}
-	var probeURLs []string
+	var probeURLs, modules []string
 	for pair := range strings.SplitSeq(*probeList, ",") {
 		module, target, ok := strings.Cut(pair, "=")
 		if !ok || module == "" || target == "" {
 			return errUsage{fmt.Sprintf("--probes: %q is not module=target", pair)}
 		}
+		modules = append(modules, module)
 		probeURLs = append(probeURLs, *bbURL+"/probe?"+url.Values{"module": {module}, "target": {target}}.Encode())
 	}
 
@@ -79,6 +80,8 @@ Flags:
 
 	client := &http.Client{Timeout: *every * 5}
 	var bbOK, bbFailed atomic.Int64
+	var mu sync.Mutex
+	failedBy := map[string]int{} // module → failed probes
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	tick := time.NewTicker(*every)
@@ -86,13 +89,16 @@ Flags:
 	end := time.Now().Add(*duration)
 	fmt.Fprintf(stderr, "footprint: measuring for %s\n", *duration)
 	for time.Now().Before(end) {
-		for _, u := range probeURLs {
+		for i, u := range probeURLs {
 			inflight.Go(func() {
 				if blackboxProbe(ctx, client, u) {
 					bbOK.Add(1)
-				} else {
-					bbFailed.Add(1)
+					return
 				}
+				bbFailed.Add(1)
+				mu.Lock()
+				failedBy[modules[i]]++
+				mu.Unlock()
 			})
 		}
 		select {
@@ -126,6 +132,9 @@ Flags:
 	ax.row(stdout, axProbes, axAfter-axBefore)
 	bbN := bbOK.Load() + bbFailed.Load()
 	bb.row(stdout, fmt.Sprintf("%d (%d + %d)", bbN, bbOK.Load(), bbFailed.Load()), float64(bbN))
+	if len(failedBy) > 0 {
+		fmt.Fprintf(stdout, "\nblackbox_exporter probes that failed, by module: %v\n", failedBy)
+	}
 	return nil
 }
 

@@ -119,10 +119,10 @@ func TestKnee(t *testing.T) {
 		rs   []scaleResult
 		want string
 	}{
-		{"none", []scaleResult{ok(100, 0.01), ok(1000, 0.019)}, "No knee up to 1000"},
+		{"none", []scaleResult{ok(100, 0.01), ok(1000, 0.09)}, "No knee up to 1000"},
 		{"behind", []scaleResult{ok(100, 0.01), {asked: 500, ran: 400, p99: 0.01}}, "Knee: 500 probes/s** (ran 400"},
 		{"failures", []scaleResult{ok(100, 0.01), {asked: 500, ran: 500, failed: 3, p99: 0.01}}, "Knee: 500 probes/s** (3 probes failed"},
-		{"p99", []scaleResult{ok(100, 0.01), ok(500, 0.015), ok(1000, 0.021)}, "Knee: 1000 probes/s** (p99 21.0 ms"},
+		{"p99", []scaleResult{ok(100, 0.01), ok(500, 0.05), ok(1000, 0.121)}, "Knee: 1000 probes/s** (p99 121.0 ms"},
 	} {
 		if got := knee(tc.rs); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: knee = %q, want it to contain %q", tc.name, got, tc.want)

@@ -30,7 +30,7 @@ against one set of in-process fake Axigen listeners, lets it run --warmup, then 
 for --measure: probes run (from its /metrics), CPU per probe and in all, RSS, goroutines,
 fds, probe duration p50/p99 (the daemon's histogram), failures, and the CPU the fakes in
 this process used. Prints a markdown table and the knee: the first rate at which the
-daemon falls behind (< 95 % of the asked rate), probes fail, or p99 doubles.
+daemon falls behind (< 95 % of the asked rate), probes fail, or p99 exceeds 100 ms.
 
 Flags:
 `)
@@ -107,13 +107,14 @@ func (r scaleResult) row() string {
 		float64(r.metricsBytes)/(1<<20), float64(r.scrapeTook)/1e6)
 }
 
-// knee names the first rate that falls behind, fails probes, or doubles the lowest rate's
-// p99, or says that none did.
+// kneeP99 is the p99 probe duration past which load counts as hurting: a tenth of the
+// default degraded_after (1 s), the margin that keeps a healthy listener from being graded
+// degraded because the prober, not the server, is slow.
+const kneeP99 = 100 * time.Millisecond
+
+// knee names the first rate that falls behind (< 95 % of the asked rate), fails probes, or
+// has a p99 over kneeP99, or says that none did.
 func knee(rs []scaleResult) string {
-	if len(rs) == 0 {
-		return ""
-	}
-	base := rs[0].p99
 	for _, r := range rs {
 		var why string
 		switch {
@@ -121,14 +122,18 @@ func knee(rs []scaleResult) string {
 			why = fmt.Sprintf("ran %.0f probes/s of %d asked", r.ran, r.asked)
 		case r.failed > 0:
 			why = fmt.Sprintf("%.0f probes failed", r.failed)
-		case r.p99 > 2*base:
-			why = fmt.Sprintf("p99 %.1f ms, over twice the %.1f ms at %d probes/s", r.p99*1e3, base*1e3, rs[0].asked)
+		case r.p99 > kneeP99.Seconds():
+			why = fmt.Sprintf("p99 %.1f ms, over %s", r.p99*1e3, kneeP99)
 		}
 		if why != "" {
 			return fmt.Sprintf("**Knee: %d probes/s** (%s).", r.asked, why)
 		}
 	}
-	return fmt.Sprintf("**No knee up to %d probes/s**: every rate ran in full, without failures, with p99 under twice the lowest rate's.", rs[len(rs)-1].asked)
+	if len(rs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("**No knee up to %d probes/s**: every rate ran in full, without failures, with p99 under %s.",
+		rs[len(rs)-1].asked, kneeP99)
 }
 
 func scaleOnce(ctx context.Context, bin, dir string, cfg fakeConfig, warmup, measure time.Duration) (r scaleResult, err error) {
