@@ -130,6 +130,8 @@ func detail(c daemon.CheckSnapshot) string {
 		return c.Error
 	case c.Reason != "":
 		return c.Reason
+	case c.DeliverySeconds > 0:
+		return fmt.Sprintf("mail delivered in %.2fs", c.DeliverySeconds)
 	case c.TLS != nil && !c.TLS.CertNotAfter.IsZero():
 		return fmt.Sprintf("%s, cert until %s", c.TLS.Version, c.TLS.CertNotAfter.Format("2006-01-02"))
 	}

@@ -48,6 +48,7 @@ type Metrics struct {
 	probeFailures *prometheus.CounterVec   // target, check, reason
 	checkHealth   *prometheus.GaugeVec     // target, check
 	certExpiry    *prometheus.GaugeVec     // target, check
+	delivery      *prometheus.HistogramVec // target, check: mail round trips only
 	confidence    *prometheus.GaugeVec     // target
 	monitorCode   *prometheus.GaugeVec     // target
 	state         *prometheus.GaugeVec     // target, state
@@ -86,6 +87,11 @@ func NewMetrics(version string) *Metrics {
 			Name: "axprobe_tls_cert_expiry_timestamp_seconds",
 			Help: "Expiry (Unix time) of the leaf certificate the last TLS probe of a check saw.",
 		}, []string{"target", "check"}),
+		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "axprobe_roundtrip_delivery_seconds",
+			Help:    "Time from a round-trip check's SMTP submission until the message was seen over IMAP.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"target", "check"}),
 		confidence: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "axprobe_confidence",
 			Help: "A target's confidence: the weighted mean of its checks' health, 0 to 1.",
@@ -123,7 +129,7 @@ func NewMetrics(version string) *Metrics {
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
 	m.reg.MustRegister(m.probeSuccess, m.probeDuration, m.probeFailures, m.checkHealth, m.certExpiry,
-		m.confidence, m.monitorCode, m.state, m.transitions, m.ipcRequests, m.reloadOK, m.reloadOKTime,
+		m.delivery, m.confidence, m.monitorCode, m.state, m.transitions, m.ipcRequests, m.reloadOK, m.reloadOKTime,
 		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -172,6 +178,9 @@ func (m *Metrics) ProbeDone(target, check string, _ bool, trace *probe.Trace, er
 		m.probeDuration.WithLabelValues(target, check, p.Name).Observe(p.Duration.Seconds())
 	}
 	m.probeDuration.WithLabelValues(target, check, PhaseTotal).Observe(trace.Elapsed().Seconds())
+	if d, ok := trace.Measure("delivery"); ok {
+		m.delivery.WithLabelValues(target, check).Observe(d.Seconds())
+	}
 	if tls := trace.TLS(); tls != nil && !tls.CertNotAfter.IsZero() {
 		m.certExpiry.WithLabelValues(target, check).Set(float64(tls.CertNotAfter.Unix()))
 	}
@@ -273,7 +282,7 @@ type partialDeleter interface {
 }
 
 func (m *Metrics) checkVecs() []partialDeleter {
-	return []partialDeleter{m.probeSuccess, m.probeDuration, m.probeFailures, m.checkHealth, m.certExpiry}
+	return []partialDeleter{m.probeSuccess, m.probeDuration, m.probeFailures, m.checkHealth, m.certExpiry, m.delivery}
 }
 
 func (m *Metrics) targetVecs() []partialDeleter {

@@ -241,3 +241,34 @@ func TestMetricsLint(t *testing.T) {
 }
 
 func goVersion() string { return runtime.Version() }
+
+func TestMetricsRoundTripDelivery(t *testing.T) {
+	m := NewMetrics("v1")
+	m.ProbeDone("ax", "smtp", false, traceWith("connect", "banner"), nil)
+	if n := testutil.CollectAndCount(m.delivery); n != 0 {
+		t.Fatalf("a banner probe created %d delivery series", n)
+	}
+	tr := traceWith("submit", "queued", "delivered", "cleanup")
+	tr.SetMeasure("delivery", 1500*time.Millisecond)
+	m.ProbeDone("ax", "roundtrip", false, tr, nil)
+	want := `
+# HELP axprobe_roundtrip_delivery_seconds Time from a round-trip check's SMTP submission until the message was seen over IMAP.
+# TYPE axprobe_roundtrip_delivery_seconds histogram
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="0.1"} 0
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="0.25"} 0
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="0.5"} 0
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="1"} 0
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="2.5"} 1
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="5"} 1
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="10"} 1
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="30"} 1
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="60"} 1
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="120"} 1
+axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="+Inf"} 1
+axprobe_roundtrip_delivery_seconds_sum{check="roundtrip",target="ax"} 1.5
+axprobe_roundtrip_delivery_seconds_count{check="roundtrip",target="ax"} 1
+`
+	if err := testutil.CollectAndCompare(m.delivery, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -81,7 +81,9 @@ function checkRow(c) {
     " <small>" + esc(c.protocol) + "</small></td>" +
     '<td data-label="status"><span class="icon" aria-hidden="true">' + outcomeIcon(c.outcome) + '</span> <span class="outcome">' + esc(c.outcome) + "</span></td>" +
     '<td data-label="health">' + pct(c.health) + "</td>" +
-    '<td data-label="last probe">' + fmtDur(goDuration(c.duration)) + ' <small class="phases">' + phases + "</small></td>" +
+    '<td data-label="last probe">' + fmtDur(goDuration(c.duration)) +
+    (c.delivery_seconds ? ' <span class="delivery">mail delivered in ' + c.delivery_seconds.toFixed(2) + " s</span>" : "") +
+    ' <small class="phases">' + phases + "</small></td>" +
     '<td data-label="failure"' + (c.reason ? ' class="reason"' : "") + ' title="' + esc(c.error || "") + '">' + failure + "</td>" +
     '<td data-label="certificate">' + esc(cert(c.tls)) + "</td></tr>";
 }
