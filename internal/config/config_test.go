@@ -407,7 +407,8 @@ func TestFileErrors(t *testing.T) {
 	}
 }
 
-// TestExamples loads deploy/axprobe.example.yaml and every yaml block of docs/CONFIG.md.
+// TestExamples loads deploy/axprobe.example.yaml and every yaml block of docs/CONFIG.md and
+// docs/ROUNDTRIP.md.
 // Their password files do not exist here: each is pointed at a temporary file through a flag,
 // which also exercises flag overrides of list elements.
 func TestExamples(t *testing.T) {
@@ -417,16 +418,20 @@ func TestExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	examples["deploy/axprobe.example.yaml"] = deploy
-	doc, err := os.ReadFile("../../docs/CONFIG.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?ms)^```yaml\n(.*?)^```").FindAllSubmatch(doc, -1)
-	if len(blocks) == 0 {
-		t.Fatal("docs/CONFIG.md has no ```yaml block")
-	}
-	for i, b := range blocks {
-		examples[fmt.Sprintf("docs/CONFIG.md block %d", i+1)] = b[1]
+	// Every yaml block of the docs that are about this config file (OBSERVABILITY.md and
+	// deploy/vcs/README.md hold fragments and other files' formats).
+	for _, name := range []string{"docs/CONFIG.md", "docs/ROUNDTRIP.md"} {
+		doc, err := os.ReadFile("../../" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := regexp.MustCompile("(?ms)^```yaml\n(.*?)^```").FindAllSubmatch(doc, -1)
+		if len(blocks) == 0 {
+			t.Fatalf("%s has no ```yaml block", name)
+		}
+		for i, b := range blocks {
+			examples[fmt.Sprintf("%s block %d", name, i+1)] = b[1]
+		}
 	}
 
 	pwFile := filepath.Join(t.TempDir(), "probe.pw")
