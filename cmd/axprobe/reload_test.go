@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/mailtest"
+)
+
+// TestRunReloadOnSIGHUP drives `axprobe run` through two SIGHUPs: a good new config that
+// adds a check (the unchanged checks keep their history, the target stays online), then a
+// broken one (rejected with every problem logged, the running config kept, and
+// axprobe_config_last_reload_successful 0).
+func TestRunReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	ax, err := mailtest.StartAxigen(mailtest.AxigenOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ax.Close()
+	port := func(s *mailtest.Server) string { _, p, _ := net.SplitHostPort(s.Addr()); return p }
+	socket := filepath.Join(dir, "axprobe.sock")
+	configPath := filepath.Join(dir, "axprobe.yaml")
+	listen := freeAddr(t)
+	base := strings.NewReplacer("SOCK", socket, "LISTEN", listen, "SMTP", port(ax.SMTP), "IMAP", port(ax.IMAP), "CLI", port(ax.CLI)).Replace(`
+socket: SOCK
+http: { listen: "LISTEN" }
+targets:
+  - name: axigen
+    vip: 127.0.0.1
+    interval: 300ms
+    fast_interval: 100ms
+    timeout: 250ms
+    checks:
+      - { name: smtp, protocol: smtp, port: SMTP }
+      - { name: imap, protocol: imap, port: IMAP }
+`)
+	writeFile(t, configPath, base)
+
+	var stderr lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- runCommand(ctx, []string{"--config", configPath}, io.Discard, &stderr) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("axprobe run exited %d; log:\n%s", code, stderr.String())
+		}
+	}()
+
+	// waitFor polls the daemon's STATUS until cond holds; the daemon has no event to wait
+	// on from outside the process.
+	waitFor := func(what string, cond func(daemon.TargetSnapshot) bool) daemon.TargetSnapshot {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+			raw, err := ipc.Status(sctx, socket, "axigen")
+			scancel()
+			var snap daemon.Snapshot
+			if err == nil && json.Unmarshal(raw, &snap) == nil && len(snap.Targets) == 1 && cond(snap.Targets[0]) {
+				return snap.Targets[0]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not %s within 20s (err %v); log:\n%s", what, err, stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	before := waitFor("online", func(ts daemon.TargetSnapshot) bool { return ts.State == "online" })
+
+	// A good reload adds the CLI check.
+	writeFile(t, configPath, base+"      - { name: cli, protocol: cli, port: "+port(ax.CLI)+" }\n")
+	hup(t)
+	after := waitFor("reloaded with 3 checks", func(ts daemon.TargetSnapshot) bool { return len(ts.Checks) == 3 })
+	if after.State != "online" || !after.Since.Equal(before.Since) {
+		t.Errorf("after reload: %s since %v; want still online since %v", after.State, after.Since, before.Since)
+	}
+	if !after.Checks[1].HasResult {
+		t.Errorf("imap lost its history across the reload: %+v", after.Checks[1])
+	}
+	if v := metric(t, listen, "axprobe_config_last_reload_successful"); v != "1" {
+		t.Errorf("reload_successful after a good reload = %s, want 1", v)
+	}
+
+	// A broken reload is rejected and the running config stays.
+	writeFile(t, configPath, strings.Replace(base, "interval: 300ms", "interval: 300", 1)+"      - { name: bad, protocol: imap4 }\n")
+	hup(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "config reload rejected") {
+		if time.Now().After(deadline) {
+			t.Fatalf("bad config not rejected; log:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{`targets[0].interval: 300 is not a duration`, `targets[0].checks[2].protocol: \"imap4\" is not one of`} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("log lacks the problem %q:\n%s", want, stderr.String())
+		}
+	}
+	if v := metric(t, listen, "axprobe_config_last_reload_successful"); v != "0" {
+		t.Errorf("reload_successful after a bad reload = %s, want 0", v)
+	}
+	kept := waitFor("still serving", func(ts daemon.TargetSnapshot) bool { return ts.State == "online" })
+	if len(kept.Checks) != 3 {
+		t.Errorf("the rejected config replaced the running one: %d checks", len(kept.Checks))
+	}
+}
+
+func hup(t *testing.T) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// metric scrapes addr's /metrics and returns the value of an unlabelled metric.
+func metric(t *testing.T, addr, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return ""
+}
