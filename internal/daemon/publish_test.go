@@ -71,3 +71,26 @@ func TestPublishTargetUnknownNameRebuildsAll(t *testing.T) {
 		t.Fatalf("snapshot %+v, want a full one of target %q published at %s", s, spec.Name, at)
 	}
 }
+
+// TestSpreadIsCentred: the steady-state schedule stays within ±frac of the interval and
+// averages the interval itself, so a check runs as often as configured.
+func TestSpreadIsCentred(t *testing.T) {
+	const d, n = time.Second, 20000
+	var sum time.Duration
+	lo, hi := d, d
+	for range n {
+		v := spread(d, 0.1)
+		if v < 900*time.Millisecond || v > 1100*time.Millisecond {
+			t.Fatalf("spread(1s, 0.1) = %s, outside [0.9s, 1.1s]", v)
+		}
+		sum += v
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	// The mean of n uniform draws over ±100 ms has a standard deviation of ~0.4 ms.
+	if mean := sum / n; mean < 995*time.Millisecond || mean > 1005*time.Millisecond {
+		t.Errorf("mean of %d draws = %s, want 1s ± 5ms", n, mean)
+	}
+	if lo > 950*time.Millisecond || hi < 1050*time.Millisecond {
+		t.Errorf("draws span only [%s, %s]: not spread over ±10 %%", lo, hi)
+	}
+}
