@@ -232,9 +232,8 @@ func (d *Daemon) startWorkers(ctx context.Context, wg *sync.WaitGroup, gen int, 
 	return cancel
 }
 
-// worker probes one check forever: at its interval (with ±10 % jitter so that checks do not
-// march in step), or at the target's fast interval after a failure. The first probe runs
-// within one fast interval of the start, so that the starting state ends quickly.
+// worker probes one check forever, at the pace cadence sets. The first probe runs within one
+// fast interval of the start, so that the starting state ends quickly.
 func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec, gate bool) {
 	p, err := probe.New(c.Probe)
 	if err != nil { // validated in New; kept as a guard
@@ -244,6 +243,7 @@ func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec
 	interval, timeout := t.interval(&c), t.timeout(&c)
 	timer := time.NewTimer(jitter(min(t.FastInterval, interval), 1.0))
 	defer timer.Stop()
+	pace := cadence{interval: interval, fast: t.fastInterval(&c), rise: t.Rise}
 	for {
 		select {
 		case <-ctx.Done():
@@ -265,12 +265,32 @@ func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec
 		case <-ctx.Done():
 			return
 		}
-		next := spread(interval, 0.1)
-		if err != nil {
-			next = t.fastInterval(&c)
-		}
-		timer.Reset(next)
+		timer.Reset(pace.next(err != nil))
 	}
+}
+
+// cadence decides when a check is probed next: at its interval (spread ±10 % so that checks
+// do not march in step) while healthy; at the fast interval after a failure, until the
+// failure is confirmed (fall failures) or the recovery is (rise successes in a row), so that
+// both take seconds rather than intervals.
+type cadence struct {
+	interval, fast time.Duration
+	rise           int
+	fastLeft       int // successes still to probe fast after the last failure
+}
+
+// next returns the delay before the next probe, given whether the last one failed.
+func (c *cadence) next(failed bool) time.Duration {
+	switch {
+	case failed:
+		c.fastLeft = max(c.rise, 1)
+		return c.fast
+	case c.fastLeft > 1:
+		c.fastLeft--
+		return c.fast
+	}
+	c.fastLeft = 0
+	return spread(c.interval, 0.1)
 }
 
 // jitter returns a duration in [d×(1-frac), d] for frac ≤ 1.

@@ -310,3 +310,37 @@ func TestMaxAgeIgnoresSlowChecks(t *testing.T) {
 		t.Fatalf("fastInterval = %s, want 1m", got)
 	}
 }
+
+// TestCadence: after a failure a check is probed at the fast interval until rise successes
+// in a row have been seen, so both confirming an outage and confirming the recovery take
+// fast intervals, not normal ones.
+func TestCadence(t *testing.T) {
+	const interval, fast = 10 * time.Second, time.Second
+	c := cadence{interval: interval, fast: fast, rise: 2}
+	isFast := func(d time.Duration) bool { return d == fast }
+	steps := []struct {
+		failed bool
+		fast   bool
+	}{
+		{false, false}, // healthy: normal interval
+		{true, true},   // failure: re-probe fast
+		{true, true},   // still failing
+		{false, true},  // first success: confirm the recovery fast
+		{false, false}, // second success (rise 2): back to normal
+		{false, false},
+		{true, true},
+		{false, true},
+		{true, true}, // a failure during the recovery restarts it
+		{false, true},
+		{false, false},
+	}
+	for i, s := range steps {
+		d := c.next(s.failed)
+		if isFast(d) != s.fast {
+			t.Fatalf("step %d (failed=%v): delay %s, want fast=%v", i, s.failed, d, s.fast)
+		}
+		if !s.fast && (d < 9*time.Second || d > 11*time.Second) {
+			t.Fatalf("step %d: normal delay %s is not within ±10%% of %s", i, d, interval)
+		}
+	}
+}
