@@ -78,6 +78,9 @@ type Options struct {
 type Servers struct {
 	Dir    string // the run's directory: configuration, logs, mail; removed at cleanup
 	CAFile string // PEM of the CA that signed every server's certificate
+	// CertFile and KeyFile are the certificate and key every server uses; a fault test may
+	// overwrite CertFile and make the servers reload it.
+	CertFile, KeyFile string
 
 	User     string        // the test mailbox's login
 	Password secret.Secret // its password
@@ -277,7 +280,7 @@ func (s *Servers) prepare(want Service) (*layout, error) {
 	if l.TLS, err = writeTLS(tlsDir); err != nil {
 		return nil, err
 	}
-	s.CAFile = l.TLS.CA
+	s.CAFile, s.CertFile, s.KeyFile = l.TLS.CA, l.TLS.Cert, l.TLS.Key
 
 	s.User, s.Password = testUser, secret.New(testPassword)
 	s.Mailbox = testUser + "@" + testDomain

@@ -72,7 +72,7 @@ func (ca *faultCA) leaf(keyFile string, names []string, notBefore, notAfter time
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
-// publicKeyOf reads a PKCS#8 PEM private key and returns its public half.
+// publicKeyOf reads a PEM private key (PKCS#8 or SEC 1 EC) and returns its public half.
 func publicKeyOf(keyFile string) (crypto.PublicKey, error) {
 	b, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -82,9 +82,12 @@ func publicKeyOf(keyFile string) (crypto.PublicKey, error) {
 	if block == nil {
 		return nil, fmt.Errorf("%s: no PEM block", keyFile)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	var k any
+	k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", keyFile, err)
+		if k, err = x509.ParseECPrivateKey(block.Bytes); err != nil {
+			return nil, fmt.Errorf("%s: %w", keyFile, err)
+		}
 	}
 	signer, ok := k.(crypto.Signer)
 	if !ok {

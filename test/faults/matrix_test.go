@@ -390,8 +390,7 @@ func (e *mxEnv) relaunchDovecot() {
 // swapCert replaces the servers' certificate with one the fault CA signed, expired or
 // for another name, and makes Dovecot and Postfix reload it.
 func (e *mxEnv) swapCert(wrongName bool) {
-	tlsDir := filepath.Dir(e.srv.CAFile)
-	certFile, keyFile := filepath.Join(tlsDir, "server.pem"), filepath.Join(tlsDir, "server.key")
+	certFile, keyFile := e.srv.CertFile, e.srv.KeyFile
 	orig, err := os.ReadFile(certFile)
 	e.must(err)
 	e.origCert = orig
@@ -407,7 +406,7 @@ func (e *mxEnv) swapCert(wrongName bool) {
 }
 
 func (e *mxEnv) restoreCert() {
-	e.must(os.WriteFile(filepath.Join(filepath.Dir(e.srv.CAFile), "server.pem"), e.origCert, 0o644))
+	e.must(os.WriteFile(e.srv.CertFile, e.origCert, 0o644))
 	e.reloadTLS()
 }
 
