@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -123,7 +124,12 @@ func waitJS(expr string, limit time.Duration) chromedp.Action[chromedp.Void] {
 }
 
 // text returns the visible text of the first element matching the CSS selector.
-func text(sel string) chromedp.Action[string] { return chromedp.Text(chromedp.CSS(sel)) }
+// text reads an element's text in one JavaScript evaluation: the page re-renders every 2 s,
+// and a query-then-read through DevTools node ids can race a re-render ("No node with given
+// id found").
+func text(sel string) chromedp.Action[string] {
+	return chromedp.Evaluate[string](`(document.querySelector(` + strconv.Quote(sel) + `) || {}).textContent || ""`)
+}
 
 func TestStatusPageInBrowser(t *testing.T) {
 	chromium := needTool(t, "the status page browser test", "chromium", "chromium-browser", "google-chrome")
