@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -23,7 +22,7 @@ func webHooks(cfg *config.Config, log *slog.Logger) serverHooks {
 // demoWebHooks is webHooks for `axprobe demo`: the status page also gets buttons that break
 // and mend env's fake Axigen.
 func demoWebHooks(cfg *config.Config, log *slog.Logger, env *demoEnv) serverHooks {
-	return newWebHooks(cfg, log, &demoFaults{env: env}, nil)
+	return newWebHooks(cfg, log, &demoFaults{Faulter: mailtest.Faulter{Axigen: env.axigen}, env: env}, nil)
 }
 
 // newWebHooks returns the hooks through which the metrics observe the daemon, the socket
@@ -64,49 +63,12 @@ func newWebHooks(cfg *config.Config, log *slog.Logger, faults web.FaultInjector,
 	}
 }
 
-// demoFaults lets the demo's status page break and mend the fake Axigen node.
+// demoFaults lets the demo's status page break and mend the fake Axigen node: the
+// listeners through mailtest.Faulter, the stand-in process here.
 type demoFaults struct {
+	mailtest.Faulter
 	env *demoEnv
 	mu  sync.Mutex // one process action at a time, so a double click starts one stand-in
-}
-
-func (f *demoFaults) Listeners() []string {
-	return []string{"smtp", "imap", "pop3", "webmail", "webadmin", "cli"}
-}
-
-func (f *demoFaults) Faults() []string {
-	var out []string
-	for _, fault := range mailtest.Faults() {
-		out = append(out, string(fault))
-	}
-	return out
-}
-
-func (f *demoFaults) server(listener string) (*mailtest.Server, error) {
-	if !slices.Contains(f.Listeners(), listener) {
-		return nil, fmt.Errorf("listener %q is not one of %v", listener, f.Listeners())
-	}
-	return f.env.axigen.Servers()[listener], nil
-}
-
-func (f *demoFaults) Fault(listener string) string {
-	s, err := f.server(listener)
-	if err != nil {
-		return ""
-	}
-	return string(s.Fault())
-}
-
-func (f *demoFaults) SetFault(listener, fault string) error {
-	s, err := f.server(listener)
-	if err != nil {
-		return err
-	}
-	parsed, err := mailtest.ParseFault(fault)
-	if err != nil {
-		return err
-	}
-	return s.ApplyFault(parsed)
 }
 
 func (f *demoFaults) ProcessRunning() bool {

@@ -99,3 +99,50 @@ func (a *Axigen) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Faulter switches the faults of an Axigen's listeners by name, for a user interface such
+// as the demo's status page. It is safe for concurrent use.
+type Faulter struct{ Axigen *Axigen }
+
+// Listeners names the listeners that run, in display order.
+func (f Faulter) Listeners() []string {
+	servers := f.Axigen.Servers()
+	var names []string
+	for _, n := range []string{"smtp", "imap", "pop3", "webmail", "webadmin", "cli"} {
+		if servers[n] != nil {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// Faults names every fault a listener can be given.
+func (f Faulter) Faults() []string {
+	var names []string
+	for _, x := range Faults() {
+		names = append(names, string(x))
+	}
+	return names
+}
+
+// Fault returns the listener's current fault, "" for none or an unknown listener.
+func (f Faulter) Fault(listener string) string {
+	if s := f.Axigen.Servers()[listener]; s != nil {
+		return string(s.Fault())
+	}
+	return ""
+}
+
+// SetFault gives the listener a fault ("" or "none" clears it). An unknown listener or
+// fault is an error naming it.
+func (f Faulter) SetFault(listener, fault string) error {
+	s := f.Axigen.Servers()[listener]
+	if s == nil {
+		return fmt.Errorf("listener %q is not one of %v", listener, f.Listeners())
+	}
+	parsed, err := ParseFault(fault)
+	if err != nil {
+		return err
+	}
+	return s.ApplyFault(parsed)
+}

@@ -104,3 +104,36 @@ func TestAxigenPartialClose(t *testing.T) {
 		t.Error("POP3 still listening after Close")
 	}
 }
+
+func TestFaulter(t *testing.T) {
+	ax, err := StartAxigen(AxigenOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ax.Close()
+	f := Faulter{Axigen: ax}
+	if got, want := strings.Join(f.Listeners(), ","), "smtp,imap,pop3,webmail,webadmin,cli"; got != want {
+		t.Fatalf("Listeners = %s, want %s", got, want)
+	}
+	if len(f.Faults()) != len(Faults()) {
+		t.Fatalf("Faults = %v", f.Faults())
+	}
+	if err := f.SetFault("imap", "hang"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Fault("imap"); got != "hang" || ax.IMAP.Fault() != FaultHang {
+		t.Fatalf("imap fault = %q / %q, want hang", got, ax.IMAP.Fault())
+	}
+	if err := f.SetFault("imap", "none"); err != nil || ax.IMAP.Fault() != FaultNone {
+		t.Fatalf("clearing: err %v, fault %q", err, ax.IMAP.Fault())
+	}
+	if err := f.SetFault("imap4", "hang"); err == nil || !strings.Contains(err.Error(), `"imap4"`) {
+		t.Fatalf("unknown listener: err %v", err)
+	}
+	if err := f.SetFault("imap", "explode"); err == nil || !strings.Contains(err.Error(), "explode") {
+		t.Fatalf("unknown fault: err %v", err)
+	}
+	if f.Fault("nope") != "" {
+		t.Fatal("unknown listener has a fault")
+	}
+}

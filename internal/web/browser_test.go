@@ -21,39 +21,8 @@ import (
 
 // axigenFaults is the demo's fault injector over a test's fake Axigen (no stand-in
 // process: the process buttons report an error).
-type axigenFaults struct{ ax *mailtest.Axigen }
+type axigenFaults struct{ mailtest.Faulter }
 
-func (f axigenFaults) Listeners() []string { return []string{"smtp", "imap", "pop3", "webmail", "cli"} }
-func (f axigenFaults) Faults() []string {
-	var out []string
-	for _, x := range mailtest.Faults() {
-		out = append(out, string(x))
-	}
-	return out
-}
-func (f axigenFaults) server(l string) (*mailtest.Server, error) {
-	if s, ok := f.ax.Servers()[l]; ok && slices.Contains(f.Listeners(), l) {
-		return s, nil
-	}
-	return nil, fmt.Errorf("listener %q unknown", l)
-}
-func (f axigenFaults) Fault(l string) string {
-	if s, err := f.server(l); err == nil {
-		return string(s.Fault())
-	}
-	return ""
-}
-func (f axigenFaults) SetFault(l, fault string) error {
-	s, err := f.server(l)
-	if err != nil {
-		return err
-	}
-	parsed, err := mailtest.ParseFault(fault)
-	if err != nil {
-		return err
-	}
-	return s.ApplyFault(parsed)
-}
 func (f axigenFaults) ProcessRunning() bool  { return true }
 func (f axigenFaults) KillProcess() error    { return errors.New("no stand-in process in this test") }
 func (f axigenFaults) RestartProcess() error { return errors.New("no stand-in process in this test") }
@@ -133,7 +102,7 @@ func text(sel string) chromedp.Action[string] {
 
 func TestStatusPageInBrowser(t *testing.T) {
 	chromium := needTool(t, "the status page browser test", "chromium", "chromium-browser", "google-chrome")
-	s := startStack(t, func(ax *mailtest.Axigen) FaultInjector { return axigenFaults{ax} })
+	s := startStack(t, func(ax *mailtest.Axigen) FaultInjector { return axigenFaults{mailtest.Faulter{Axigen: ax}} })
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium),
