@@ -79,6 +79,7 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 				// Confirm a failed round trip within a fifth of its interval (1 minute at the
 				// default 5), not at the banner probes' pace: each try sends a message.
 				check.FastInterval = max(t.FastInterval, c.Interval/5)
+				check.DegradedAfter = -1 // waiting for delivery is its job, not slowness
 			}
 			spec.Checks = append(spec.Checks, check)
 		}

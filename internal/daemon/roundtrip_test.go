@@ -31,17 +31,21 @@ func TestTargetsFromConfigRoundTrip(t *testing.T) {
 	if rt.Critical || rt.Interval != 5*time.Minute || rt.Timeout != 90*time.Second {
 		t.Errorf("critical %v interval %s timeout %s; want false 5m 90s", rt.Critical, rt.Interval, rt.Timeout)
 	}
+	if rt.DegradedAfter >= 0 || rt.FastInterval != time.Minute {
+		t.Errorf("degraded_after %s fast_interval %s; want never slow (< 0) and a fifth of 5m", rt.DegradedAfter, rt.FastInterval)
+	}
 }
 
-// A round trip is never "slow" by degraded_after (it waits for delivery by design), and
-// its delivery latency and notes reach the snapshot.
+// A check with a negative DegradedAfter (what TargetsFromConfig gives a round trip, which
+// waits for delivery by design) is never "slow" by the target's degraded_after, and a round
+// trip's delivery latency and notes reach the snapshot.
 func TestRoundTripEvidence(t *testing.T) {
 	rt := probe.Spec{Protocol: "roundtrip", Address: "127.0.0.1:25", IMAPAddress: "127.0.0.1:143",
 		Username: "probe", Password: secret.New("pw"), MailFrom: "a@example.test", MailTo: "b@example.test"}
 	spec := TargetSpec{Name: "t",
 		Checks: []CheckSpec{
 			{Name: "smtp", Probe: probe.Spec{Protocol: "smtp", Address: "127.0.0.1:25"}, Weight: 1},
-			{Name: "rt", Probe: rt, Weight: 1},
+			{Name: "rt", Probe: rt, Weight: 1, DegradedAfter: -1},
 		},
 		Interval: time.Minute, FastInterval: time.Second, Timeout: 10 * time.Second,
 		DegradedAfter: time.Nanosecond, // every probe is slower than this

@@ -20,6 +20,10 @@ type CheckSpec struct {
 	// (the mail round trip, every 5 minutes) must not be re-run every second while mail is
 	// broken.
 	FastInterval time.Duration
+	// DegradedAfter overrides the target's "slower than this counts as degraded" (0: the
+	// target's; negative: never graded slow — the mail round trip waits for delivery by
+	// design, its deadline is its limit).
+	DegradedAfter time.Duration
 }
 
 // TargetSpec is everything the daemon needs to watch one Axigen service. It is built from
@@ -58,6 +62,16 @@ func (t *TargetSpec) timeout(c *CheckSpec) time.Duration {
 		return c.Timeout
 	}
 	return t.Timeout
+}
+
+func (t *TargetSpec) degradedAfter(c *CheckSpec) time.Duration {
+	switch {
+	case c.DegradedAfter < 0:
+		return 0
+	case c.DegradedAfter > 0:
+		return c.DegradedAfter
+	}
+	return t.DegradedAfter
 }
 
 func (t *TargetSpec) fastInterval(c *CheckSpec) time.Duration {

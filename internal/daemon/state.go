@@ -167,12 +167,7 @@ func (ts *targetState) apply(r result) {
 	if !ok {
 		return
 	}
-	degradedAfter := ts.spec.DegradedAfter
-	if ts.spec.Checks[i].Probe.Protocol == "roundtrip" {
-		// A round trip waits for delivery by design: its deadline is its limit, and its
-		// whole run would always be "slow" next to a banner probe's degraded_after.
-		degradedAfter = 0
-	}
+	degradedAfter := ts.spec.degradedAfter(&ts.spec.Checks[i])
 	outcome := outcomeOf(r.err, r.trace, degradedAfter, ts.spec.CertWarnBefore, r.at)
 	res := score.Result{Outcome: outcome, At: r.at}
 	var pe *probe.Error
