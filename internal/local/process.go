@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // maxPidFile bounds how much of a pidfile is read: a pid is at most a few digits, and a
@@ -29,7 +30,7 @@ const commLen = 15
 // be a path; only its base name is compared.
 //
 // Errors name the pidfile or pid and say what is wrong with it:
-// "pidfile /x: no such file", "pidfile /x: \"abc\" is not a pid", "pid 1234 is not
+// "pidfile /x: no such file", "pidfile /x: not a regular file (a FIFO)", "pid 1234 is not
 // running", "pid 1234 is bash, not axigen".
 func CheckProcess(pidfile, name string) (int, error) {
 	if name != "" {
@@ -51,12 +52,23 @@ func CheckProcess(pidfile, name string) (int, error) {
 	return 0, errors.New("process check needs a pidfile or a process name")
 }
 
+// readPidFile reads the pid in path. The pidfile sits in a directory the Axigen user can
+// write (docs/SECURITY.md), so it may be anything: it is opened non-blocking (a FIFO must
+// not hang the gate), must be a regular file, and at most maxPidFile+1 bytes are read.
+// Errors never quote more than the parsed text of a short file.
 func readPidFile(path string) (int, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("pidfile %s: %w", path, describe(err))
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", path, describe(err))
+	}
+	if !st.Mode().IsRegular() {
+		return 0, fmt.Errorf("pidfile %s: not a regular file (%s)", path, fileType(st.Mode()))
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPidFile+1))
 	if err != nil {
 		return 0, fmt.Errorf("pidfile %s: %w", path, describe(err))
@@ -77,9 +89,31 @@ func parsePid(b []byte) (int, error) {
 	text := strings.TrimSpace(string(b))
 	pid, err := strconv.Atoi(text)
 	if err != nil || pid <= 0 || text[0] == '+' {
-		return 0, fmt.Errorf("%q is not a pid", text)
+		// The content is not quoted: the pidfile may be a link to a file the reader of
+		// this error must not see.
+		if text == "" {
+			return 0, errors.New("empty, not a pid")
+		}
+		return 0, fmt.Errorf("%d bytes that are not a positive decimal number, not a pid", len(text))
 	}
 	return pid, nil
+}
+
+// fileType names the kind of a file that is not a regular one.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "type " + m.Type().String()
 }
 
 // describe shortens the common file errors to what an operator needs to read.

@@ -97,9 +97,9 @@ func TestCheckProcessErrors(t *testing.T) {
 		want    string
 	}{
 		{"missing pidfile", missing, "axigen", "pidfile " + missing + ": no such file"},
-		{"garbage pidfile", writePidFile(t, "abc\n"), "axigen", `"abc" is not a pid`},
-		{"negative pid", writePidFile(t, "-5"), "", `"-5" is not a pid`},
-		{"empty pidfile", writePidFile(t, ""), "", `"" is not a pid`},
+		{"garbage pidfile", writePidFile(t, "abc\n"), "axigen", `3 bytes that are not a positive decimal number, not a pid`},
+		{"negative pid", writePidFile(t, "-5"), "", `2 bytes that are not a positive decimal number, not a pid`},
+		{"empty pidfile", writePidFile(t, ""), "", `empty, not a pid`},
 		{"huge pidfile", writePidFile(t, strings.Repeat("1", 1000)), "", "longer than 64 bytes"},
 		{"dead pid", writePidFile(t, strconv.Itoa(deadPid)), "true", "pid " + strconv.Itoa(deadPid) + " is not running"},
 		{"pid of another program", writePidFile(t, strconv.Itoa(child.Process.Pid)), "axigen",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -97,16 +98,31 @@ func (s *Storage) start() (<-chan error, error) {
 	file := filepath.Join(s.Path, name)
 	result := make(chan error, 1)
 	go func() {
-		defer close(finished)
-		result <- write(file)
+		err := write(file)
+		// Mark the write finished before its result can be seen: a Check that starts the
+		// moment the previous one returned must find it finished, not "still stuck".
+		close(finished)
+		result <- err
 	}()
 	return result, nil
 }
 
 // writeCanary creates file, writes to it, fsyncs, closes and removes it.
+//
+// The directory belongs to the Axigen user, who may plant anything under the canary's name
+// (docs/SECURITY.md). The canary is therefore created with O_EXCL|O_NOFOLLOW: a symlink or
+// a file already there is never opened, written or truncated, only unlinked (which removes
+// the link itself, never its target) before one more try.
 func writeCanary(file string) error {
 	dir := filepath.Dir(file)
-	f, err := os.OpenFile(file, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := createCanary(file)
+	if errors.Is(err, fs.ErrExist) {
+		// A canary left by a crash, or something planted: unlink it and try once more.
+		if rerr := syscall.Unlink(file); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return storageErr(dir, "remove stale canary", rerr)
+		}
+		f, err = createCanary(file)
+	}
 	if err != nil {
 		return storageErr(dir, "create canary", err)
 	}
@@ -125,6 +141,11 @@ func writeCanary(file string) error {
 		return storageErr(dir, "remove canary", rerr)
 	}
 	return nil
+}
+
+// createCanary creates file exclusively, never following a symlink.
+func createCanary(file string) (*os.File, error) {
+	return os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 }
 
 // storageErr names the directory and keeps the errno reachable with errors.Is.
@@ -162,6 +183,18 @@ func IsMountPoint(path string) (bool, error) {
 	}
 	if st.Dev != parent.Dev {
 		return true, nil
+	}
+	return inMountInfo(abs)
+}
+
+// MountListed reports whether path (made absolute and clean, symlinks not resolved) is a
+// mount point listed in /proc/self/mountinfo. Unlike IsMountPoint it never touches the
+// filesystem at path, so a hung NFS server cannot block it: it is the storage gate's live
+// check at answer time (docs/SCORING.md, "Live facts").
+func MountListed(path string) (bool, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false, fmt.Errorf("storage %s: %w", path, err)
 	}
 	return inMountInfo(abs)
 }
