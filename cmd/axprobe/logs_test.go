@@ -38,9 +38,9 @@ socket: SOCK
 targets:
   - name: axigen
     vip: 127.0.0.1
-    interval: 300ms
+    interval: 2s
     fast_interval: 100ms
-    timeout: 250ms
+    timeout: 1500ms
     checks:
       - { name: smtp, protocol: smtp, port: SMTP }
       - { name: imap, protocol: imap, port: IMAP }

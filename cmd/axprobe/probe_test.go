@@ -69,7 +69,7 @@ func TestProbeCommandOK(t *testing.T) {
 func TestProbeCommandHungServer(t *testing.T) {
 	srv := startIMAPFake(t, mailtest.Options{})
 	srv.SetFault(mailtest.FaultHang)
-	code, out, errOut := runProbeCommand(t, "--timeout", "300ms", "imap://"+srv.Addr())
+	code, out, errOut := runProbeCommand(t, "--timeout", "1500ms", "imap://"+srv.Addr())
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}

@@ -39,9 +39,9 @@ http: { listen: "LISTEN" }
 targets:
   - name: axigen
     vip: 127.0.0.1
-    interval: 300ms
+    interval: 2s
     fast_interval: 100ms
-    timeout: 250ms
+    timeout: 1500ms
     checks:
       - { name: smtp, protocol: smtp, port: SMTP }
       - { name: imap, protocol: imap, port: IMAP }
@@ -96,7 +96,7 @@ targets:
 	}
 
 	// A broken reload is rejected and the running config stays.
-	writeFile(t, configPath, strings.Replace(base, "interval: 300ms", "interval: 300", 1)+"      - { name: bad, protocol: imap4 }\n")
+	writeFile(t, configPath, strings.Replace(base, "interval: 2s", "interval: 2", 1)+"      - { name: bad, protocol: imap4 }\n")
 	hup(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(stderr.String(), "config reload rejected") {
@@ -105,7 +105,7 @@ targets:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, want := range []string{`targets[0].interval: 300 is not a duration`, `targets[0].checks[2].protocol: \"imap4\" is not one of`} {
+	for _, want := range []string{`targets[0].interval: 2 is not a duration`, `targets[0].checks[2].protocol: \"imap4\" is not one of`} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks the problem %q:\n%s", want, stderr.String())
 		}

@@ -66,9 +66,9 @@ log: { level: debug, format: json }
 targets:
   - name: axigen
     vip: 127.0.0.1
-    interval: 500ms
+    interval: 2s
     fast_interval: 100ms
-    timeout: 400ms
+    timeout: 1500ms
     checks:
       - { name: smtp, protocol: smtp, port: SMTP, tls: starttls, ca_file: CA, auth: { username: probe, password_file: DIR/probe.pw } }
       - { name: imap, protocol: imap, port: IMAP, tls: starttls, ca_file: CA, auth: { username: probe, password_file: DIR/probe.pw } }

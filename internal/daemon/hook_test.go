@@ -24,22 +24,22 @@ func TestOnTransitionAndMaintenance(t *testing.T) {
 	spec.OnTransition = []string{"/bin/sh", "-c", `echo "$AXPROBE_TARGET $AXPROBE_FROM $AXPROBE_TO" >> "$0"`, out}
 	_, obs := runDaemon(t, spec)
 
-	obs.waitFor(t, 10*time.Second, "online", func(ts TargetSnapshot) bool { return ts.Code == 110 })
+	obs.waitFor(t, 30*time.Second, "online", func(ts TargetSnapshot) bool { return ts.Code == 110 })
 	if err := os.WriteFile(spec.MaintenanceFile, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ts, _ := obs.waitFor(t, 10*time.Second, "maintenance", func(ts TargetSnapshot) bool { return ts.State == "maintenance" })
+	ts, _ := obs.waitFor(t, 30*time.Second, "maintenance", func(ts TargetSnapshot) bool { return ts.State == "maintenance" })
 	if ts.Code != 200 {
 		t.Fatalf("maintenance with intentional_offline: code %d, want 200", ts.Code)
 	}
 	if err := os.Remove(spec.MaintenanceFile); err != nil {
 		t.Fatal(err)
 	}
-	obs.waitFor(t, 10*time.Second, "online after maintenance", func(ts TargetSnapshot) bool { return ts.Code == 110 })
+	obs.waitFor(t, 30*time.Second, "online after maintenance", func(ts TargetSnapshot) bool { return ts.Code == 110 })
 
 	// Leaving maintenance with a healthy history goes straight back online (see score).
 	want := "axigen starting online\naxigen online maintenance\naxigen maintenance online\n"
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got, _ := os.ReadFile(out)
 		if string(got) == want {

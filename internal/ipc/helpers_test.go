@@ -55,6 +55,7 @@ func (f *fakeSource) Version() string               { return f.version }
 
 // recorder is an Observer that keeps every event and can signal a chosen one.
 type recorder struct {
+	slow   map[[2]string]time.Duration // Request sleeps this long first for these events, as a starved handler would
 	mu     sync.Mutex
 	counts map[[2]string]int
 	notify map[[2]string]chan struct{}
@@ -65,6 +66,7 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) Request(command, result string) {
+	time.Sleep(r.slow[[2]string{command, result}])
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := [2]string{command, result}
@@ -82,6 +84,20 @@ func (r *recorder) on(command, result string) <-chan struct{} {
 	ch := make(chan struct{})
 	r.notify[[2]string{command, result}] = ch
 	return ch
+}
+
+// waitCount waits until (command, result) has been seen at least n times, failing the test
+// after 10 s. The server tells its observer after the reply is written (the result depends
+// on whether the write succeeded), so a client can hold its reply before the count is made.
+func (r *recorder) waitCount(t *testing.T, command, result string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.count(command, result) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("observer saw %s/%s %d times in 10s, want at least %d", command, result, r.count(command, result), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (r *recorder) count(command, result string) int {

@@ -43,8 +43,13 @@ func rawRequest(t *testing.T, path, payload string) string {
 	return string(out)
 }
 
+// TestClientServer: every command answers, and the observer counts each outcome. The
+// observer is told after the reply is written, so the counts are waited for, not read at
+// once; an observer slow to count STATUS (as a starved handler on a loaded machine) makes
+// that race certain.
 func TestClientServer(t *testing.T) {
 	rec := newRecorder()
+	rec.slow = map[[2]string]time.Duration{{"status", "ok"}: time.Second}
 	srv := serve(t, newFakeSource(), func(s *Server) { s.Observer = rec })
 	ctx := ctx5(t)
 
@@ -78,9 +83,7 @@ func TestClientServer(t *testing.T) {
 		t.Errorf("PING ended by EOF instead of newline: reply %q", got)
 	}
 	for _, k := range [][2]string{{"ping", "ok"}, {"monitor", "ok"}, {"monitor", "error"}, {"status", "ok"}, {"version", "ok"}} {
-		if rec.count(k[0], k[1]) == 0 {
-			t.Errorf("observer saw no %s/%s", k[0], k[1])
-		}
+		rec.waitCount(t, k[0], k[1], 1)
 	}
 }
 
@@ -110,6 +113,7 @@ func TestBadRequests(t *testing.T) {
 	if err := Ping(ctx5(t), srv.Path()); err != nil {
 		t.Errorf("Ping after bad requests: %v", err)
 	}
+	rec.waitCount(t, commandInvalid, ResultBadRequest, 5)
 	if n := rec.count(commandInvalid, ResultBadRequest); n != 5 {
 		t.Errorf("observer counted %d bad requests, want 5", n)
 	}
@@ -134,12 +138,13 @@ func TestSourcePanics(t *testing.T) {
 }
 
 // TestSlowloris: a client that sends one byte and stalls is cut at the read deadline while
-// other clients are served.
+// other clients are served. The deadline is also every other client's: it must be long
+// enough that a starved client on a loaded machine still sends its request in time.
 func TestSlowloris(t *testing.T) {
 	rec := newRecorder()
 	srv := serve(t, newFakeSource(), func(s *Server) {
 		s.Observer = rec
-		s.Timeout = 300 * time.Millisecond
+		s.Timeout = 3 * time.Second
 	})
 	cut := rec.on(commandInvalid, ResultTimeout)
 	slow, err := net.Dial("unix", srv.Path())

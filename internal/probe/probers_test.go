@@ -14,10 +14,16 @@ import (
 	"github.com/axprobe/axprobe/internal/secret"
 )
 
-// Probe timeouts for the fault tests: short enough to keep the suite fast, and the fakes'
-// delays (slowDelay, trickle) are far longer, so a timeout is the only possible ending.
+// Probe timeouts for the fault tests. hangTimeout is for the faults whose only possible
+// ending is a timeout (the fakes' delays, slowDelay and trickle, are far longer): short, to
+// keep the suite fast (those subtests run in parallel), yet long enough that the phases
+// before the fault (connect, or banner and STARTTLS before a stalled handshake) finish in
+// time on a loaded machine, so the timeout falls in the phase the test names. probeTimeout is for every other ending (refused, closed, auth, bad
+// banner, ...): generous, so a probe starved on a loaded machine still meets the fault
+// rather than the clock.
 const (
-	probeTimeout = 700 * time.Millisecond
+	hangTimeout  = 1500 * time.Millisecond
+	probeTimeout = 10 * time.Second
 	slowDelay    = 30 * time.Second
 )
 
@@ -215,6 +221,7 @@ func TestProberFaults(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(f.protocol+"/"+string(c.fault), func(t *testing.T) {
+				t.Parallel()
 				srv := startFake(t, f, mailtest.TLSNone, nil)
 				srv.SetSlowDelay(slowDelay)
 				srv.SetTrickleInterval(slowDelay)
@@ -226,7 +233,11 @@ func TestProberFaults(t *testing.T) {
 				if c.login && f.protocol != "http" {
 					spec.Username, spec.Password = testUser, secret.New(testPassword)
 				}
-				_, err := runProbe(t, spec, probeTimeout)
+				timeout := probeTimeout
+				if c.reason == ReasonTimeout {
+					timeout = hangTimeout
+				}
+				_, err := runProbe(t, spec, timeout)
 				if f.protocol == "cli" && c.fault == mailtest.FaultHugeLine {
 					// The fake writes its greeting, prompt included, then the endless
 					// line: whether the prompt arrives alone in the first read is up to
@@ -350,9 +361,10 @@ func TestProbersStallTLS(t *testing.T) {
 		}
 		for _, mode := range modes {
 			t.Run(f.protocol+"/"+string(mode), func(t *testing.T) {
+				t.Parallel()
 				srv := startFake(t, f, mailtest.TLSMode(mode), certs)
 				srv.SetFault(mailtest.FaultStallTLS)
-				_, err := runProbe(t, Spec{Protocol: f.protocol, Address: srv.Addr(), TLS: mode, CAFile: certs.CAFile}, probeTimeout)
+				_, err := runProbe(t, Spec{Protocol: f.protocol, Address: srv.Addr(), TLS: mode, CAFile: certs.CAFile}, hangTimeout)
 				wantFail(t, err, ReasonTimeout, "tls")
 			})
 		}

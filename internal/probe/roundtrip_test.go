@@ -236,7 +236,9 @@ func TestRoundTripTimeoutBeforeDeadline(t *testing.T) {
 	e.d.SetFault(mailtest.DeliveryLose)
 	e.spec.Deadline = time.Hour // the probe's own timeout ends it first
 	for _, noIdle := range []bool{false, true} {
-		_, err := e.run(t, 500*time.Millisecond, func(p *roundTripProber) { p.noIdle = noIdle })
+		// Long enough for the login and submission before the wait to finish on a loaded
+		// machine, so the timeout falls in the wait.
+		_, err := e.run(t, 3*time.Second, func(p *roundTripProber) { p.noIdle = noIdle })
 		wantFail(t, err, ReasonTimeout, "queued")
 	}
 }

@@ -53,7 +53,9 @@ func startStack(t *testing.T, faults func(*mailtest.Axigen) FaultInjector) *stac
 			Username: stackUser, Password: secret.New(stackPassword)}}
 	}
 	spec := daemon.TargetSpec{
-		Name: "axigen", Interval: 300 * time.Millisecond, FastInterval: 150 * time.Millisecond, Timeout: 500 * time.Millisecond,
+		// A generous timeout: a probe starved on a loaded machine must not fail, or the
+		// scrape shows a failed check and a transition the tests do not expect.
+		Name: "axigen", Interval: 300 * time.Millisecond, FastInterval: 150 * time.Millisecond, Timeout: 5 * time.Second,
 		DegradedAfter: 5 * time.Second, CertWarnBefore: time.Hour, Window: 5, Rise: 2, Fall: 2, OfflineBelow: 0.5,
 		Gates: []daemon.CheckSpec{{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}}},
 		Checks: []daemon.CheckSpec{
