@@ -17,6 +17,7 @@ packages=(
 	nginx                       # HTTP, the WebMail stand-in
 	swaks libnet-ssleay-perl libio-socket-ssl-perl # SMTP round trips, with --tls
 	procps                      # pgrep, to check that no server process is left behind
+	jq                          # scripts/stress-test.sh reads go test -json
 	prometheus                  # promtool: metrics lint, rule checks and rule unit tests
 	chromium                    # the status page test in a real browser
 	shellcheck                  # every shell script in deploy/, scripts/, bench/

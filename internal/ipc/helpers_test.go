@@ -135,6 +135,9 @@ func serve(t *testing.T, src Source, configure func(*Server)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Far beyond any request's needs: a handler starved on a loaded machine between setting
+	// its deadline and writing must not time out. TestSlowloris sets its own.
+	srv.Timeout = 30 * time.Second
 	if configure != nil {
 		configure(srv)
 	}
