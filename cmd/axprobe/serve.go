@@ -26,6 +26,7 @@ type server struct {
 	daemon *daemon.Daemon
 	sock   *ipc.Server
 	hooks  serverHooks
+	web    func(ctx context.Context) error // the bound web side; nil without one
 }
 
 // serverHooks let the web side (metrics, status page) observe the daemon. Every field is
@@ -34,9 +35,10 @@ type serverHooks struct {
 	observer daemon.Observer
 	ipc      ipc.Observer // told the outcome of every socket request
 	reloaded func(ok bool)
-	// serve runs alongside the daemon until ctx ends (the HTTP server); if it fails, the
-	// daemon stops too.
-	serve func(ctx context.Context, d *daemon.Daemon) error
+	// web builds the HTTP side and binds its listener, before anything is announced, so a
+	// bad web config or a port in use fails the start; the function it returns serves
+	// alongside the daemon until ctx ends, and if it fails the daemon stops too.
+	web func(d *daemon.Daemon, sock *ipc.Server) (func(ctx context.Context) error, error)
 }
 
 // newLogger builds the slog logger the config asks for.
@@ -72,10 +74,24 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 		return nil, err
 	}
 	sock.Observer = hooks.ipc
+	sock.Events = func(e ipc.SocketEvent) {
+		switch e.Kind {
+		case ipc.SocketRecreated:
+			log.Warn("socket file recreated", "socket", e.Path, "detail", e.Detail)
+		default:
+			log.Error("socket file unusable", "socket", e.Path, "problem", e.Kind, "detail", e.Detail)
+		}
+	}
 	s := &server{log: log, load: load, cfg: cfg, daemon: d, sock: sock, hooks: hooks}
 	if err := s.writeFallback(cfg); err != nil {
 		sock.Close()
 		return nil, err
+	}
+	if hooks.web != nil {
+		if s.web, err = hooks.web(d, sock); err != nil {
+			sock.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -120,9 +136,9 @@ func (s *server) run(ctx context.Context) error {
 	parts := 2
 	go func() { errs <- s.daemon.Run(ctx) }()
 	go func() { errs <- s.sock.Serve(ctx, s.daemon) }()
-	if s.hooks.serve != nil {
+	if s.web != nil {
 		parts++
-		go func() { errs <- s.hooks.serve(ctx, s.daemon) }()
+		go func() { errs <- s.web(ctx) }()
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -159,6 +175,9 @@ func (s *server) run(ctx context.Context) error {
 // problem logged; the running one stays.
 func (s *server) reload(ctx context.Context) {
 	s.log.Info("reloading config")
+	// A reload is also when an operator expects a deleted socket file back; the server
+	// checks every second anyway (and logs what it finds).
+	_ = s.sock.CheckSocket()
 	cfg, err := s.load()
 	if err == nil {
 		err = s.daemon.Reload(ctx, daemon.TargetsFromConfig(cfg))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/web"
 )
@@ -49,16 +50,16 @@ func newWebHooks(cfg *config.Config, log *slog.Logger, faults web.FaultInjector,
 		observer: m,
 		ipc:      m,
 		reloaded: func(ok bool) { m.Reloaded(ok, time.Now()) },
-		serve: func(ctx context.Context, d *daemon.Daemon) error {
-			srv, err := web.New(web.Options{Source: d, Metrics: m, Faults: faults, Logger: log, WebConfigFile: webConfig})
+		web: func(d *daemon.Daemon, sock *ipc.Server) (func(ctx context.Context) error, error) {
+			srv, err := web.New(web.Options{Source: d, Metrics: m, Faults: faults, Logger: log, WebConfigFile: webConfig, Socket: sock})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ln, err := listen()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return srv.Serve(ctx, ln)
+			return func(ctx context.Context) error { return srv.Serve(ctx, ln) }, nil
 		},
 	}
 }

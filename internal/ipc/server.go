@@ -48,7 +48,7 @@ const (
 	ResultError      = "error"       // the Source failed or panicked, or the reply could not be written
 	ResultBadRequest = "bad_request" // not a valid request (oversize, unknown command, bad target, empty)
 	ResultTimeout    = "timeout"     // the client did not send a full request, or did not read the reply, in time
-	ResultBusy       = "busy"        // refused: the connection cap was reached
+	ResultBusy       = "busy"        // refused: the connection cap or the peer's limit was reached
 )
 
 // commandInvalid labels requests that could not be parsed.
@@ -66,42 +66,105 @@ func Results() []string {
 
 // Defaults of the Server's tunables.
 const (
-	DefaultMaxConns = 256
-	DefaultTimeout  = 2 * time.Second
-	DefaultMode     = os.FileMode(0o660)
+	DefaultMaxConns   = 256
+	DefaultMaxPerPeer = 32
+	DefaultTimeout    = 2 * time.Second
+	DefaultMode       = os.FileMode(0o660)
+	// DefaultCheckEvery is how often the server checks that its socket file is still in
+	// place (and recreates it when it was deleted).
+	DefaultCheckEvery = time.Second
 )
 
 // Server answers requests on a Unix socket. Create it with Listen, set the exported fields
 // before Serve, then call Serve once; Close (or canceling Serve's context) stops it.
 //
 // Every connection carries one request and one reply, then the server closes it. A
-// connection gets Timeout to send its request and Timeout to take the reply. At most
-// MaxConns connections are served at once; beyond that a new connection is accepted,
-// answered "axprobe/1 ERR busy" and closed at once, so a flood costs no file descriptors
-// beyond the cap.
+// connection gets Timeout to send its request and Timeout to take the reply.
+//
+// Admission (docs/SOCKET.md, "Connection"; docs/SECURITY.md): a peer uid other than root
+// and the daemon's own may hold at most MaxPerPeer connections at once, so one local user
+// cannot fill the cap. MaxConns connections are served normally; past that cap a connection
+// is still read, up to MaxConns more ("overflow"), but only MONITOR is answered on it
+// (from the published snapshot: microseconds) and anything else gets "ERR busy". When the
+// overflow is full too, the oldest overflow connection that has not sent its request yet
+// is told "ERR busy" to make room, so idle connections cannot keep a prompt MONITOR out.
+// Only when every overflow connection is busy answering is a new one refused at once.
 type Server struct {
-	Observer Observer      // optional
-	MaxConns int           // concurrent connections; 0 means DefaultMaxConns
-	Timeout  time.Duration // read and write deadline per connection; 0 means DefaultTimeout
+	Observer   Observer      // optional
+	MaxConns   int           // connections served normally at once; 0 means DefaultMaxConns
+	MaxPerPeer int           // connections one non-root peer uid may hold; 0 means DefaultMaxPerPeer
+	Timeout    time.Duration // read and write deadline per connection; 0 means DefaultTimeout
+	// CheckEvery is how often the socket file is checked (DefaultCheckEvery when 0).
+	CheckEvery time.Duration
+	// Events, when set, is told when the socket file goes missing, is recreated, or is
+	// found replaced by a file this server did not create. It is called from the
+	// server's goroutines and must not block.
+	Events func(SocketEvent)
 
-	path string
-	ln   *net.UnixListener
+	path  string
+	mode  os.FileMode
+	gid   int
+	group string
+	// unlimited are the peer uids MaxPerPeer does not apply to: root and this process's.
+	unlimited map[int]bool
 
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closed  bool
-	serving bool
-	wg      sync.WaitGroup // connection handlers
-	stop    chan struct{}  // closed by Close
+	mu       sync.Mutex
+	ln       *net.UnixListener // the current listener
+	file     os.FileInfo       // the socket file ln created, to recognise it
+	conns    map[*clientConn]struct{}
+	perPeer  map[int]int // open connections by peer uid
+	normal   int         // connections holding a normal slot
+	overflow int         // connections holding an overflow slot
+	seq      uint64
+	closed   bool
+	serving  bool
+	src      Source // what Serve answers from
+	health   SocketStatus
+	wg       sync.WaitGroup // connection handlers and accept loops
+	stop     chan struct{}  // closed by Close
+}
+
+// clientConn is one accepted connection and what admission decided about it.
+type clientConn struct {
+	conn     *net.UnixConn
+	uid      int // peer uid; -1 when unknown
+	seq      uint64
+	overflow bool // past MaxConns: MONITOR only
+	asked    bool // the request has been read; no longer evictable
+	evicted  bool // its overflow slot was given to a newer connection
+}
+
+// SocketEvent tells Server.Events what happened to the socket file.
+type SocketEvent struct {
+	Kind   string // SocketMissing, SocketRecreated or SocketReplaced
+	Path   string
+	Detail string // why, for the log
+}
+
+// The SocketEvent kinds.
+const (
+	SocketRecreated = "recreated" // the file was gone; a new socket now listens at the path
+	SocketMissing   = "missing"   // the file is gone and could not be recreated (Detail says why)
+	SocketReplaced  = "replaced"  // something this server did not create sits at the path; left alone
+)
+
+// SocketStatus is what /healthz reports about the socket file.
+type SocketStatus struct {
+	Problem       string    // "" while the socket file is this server's own
+	Recreated     int       // how often the file was found deleted and recreated
+	LastRecreated time.Time // when it was last recreated
 }
 
 // Listen creates the socket at path and returns a Server that does not serve yet.
 //
 // mode is the socket file's mode (0 means 0660). group, when not empty, is the group (a
 // name or a numeric gid) given the socket, so its members can connect. A missing parent
-// directory is created with mode 0750 (and the group). An existing socket file is removed
-// only when nothing answers on it; if a daemon answers, Listen fails with "another axprobe
-// is serving <path> (pid N)". A path that exists and is not a socket is never removed.
+// directory is created with mode 0750 (and the group). Listen refuses a directory that a
+// user other than root or this process's could write to (unless it is sticky and owned by
+// root, as /tmp is): that user could replace the socket. An existing socket file is
+// removed only when nothing answers on it; if a daemon answers, Listen fails with "another
+// axprobe is serving <path> (pid N)". A path that exists and is not a socket is never
+// removed.
 func Listen(path string, mode os.FileMode, group string) (*Server, error) {
 	if mode == 0 {
 		mode = DefaultMode
@@ -109,37 +172,66 @@ func Listen(path string, mode os.FileMode, group string) (*Server, error) {
 	gid := -1
 	if group != "" {
 		var err error
-		if gid, err = lookupGroup(group); err != nil {
+		if gid, err = LookupGroup(group); err != nil {
 			return nil, err
 		}
 	}
-	if err := ensureDir(filepath.Dir(path), gid); err != nil {
-		return nil, err
+	s := &Server{
+		path: path, mode: mode, gid: gid, group: group,
+		unlimited: map[int]bool{0: true, os.Geteuid(): true},
+		conns:     make(map[*clientConn]struct{}),
+		perPeer:   make(map[int]int),
+		stop:      make(chan struct{}),
 	}
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, file, err := s.create()
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	fail := func(err error) (*Server, error) {
-		ln.Close()
 		return nil, err
 	}
-	if err := os.Chmod(path, mode); err != nil {
-		return fail(fmt.Errorf("socket %s: set mode %v: %w", path, mode, err))
-	}
-	if gid >= 0 {
-		if err := os.Chown(path, -1, gid); err != nil {
-			return fail(fmt.Errorf("socket %s: set group %s: %w", path, group, err))
-		}
-	}
-	return &Server{path: path, ln: ln, conns: make(map[net.Conn]struct{}), stop: make(chan struct{})}, nil
+	s.ln, s.file = ln, file
+	return s, nil
 }
 
-// lookupGroup resolves a group name or numeric gid.
-func lookupGroup(group string) (int, error) {
+// create makes the directory if needed, checks it, and listens at s.path with s's mode and
+// group. The listener never removes the file itself (Close does, after checking it is
+// still this server's).
+func (s *Server) create() (*net.UnixListener, os.FileInfo, error) {
+	dir := filepath.Dir(s.path)
+	if err := ensureDir(dir, s.gid); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckDir(dir); err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.path, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", s.path, err)
+	}
+	ln.SetUnlinkOnClose(false)
+	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+		ln.Close()
+		os.Remove(s.path)
+		return nil, nil, err
+	}
+	if err := os.Chmod(s.path, s.mode); err != nil {
+		return fail(fmt.Errorf("socket %s: set mode %v: %w", s.path, s.mode, err))
+	}
+	if s.gid >= 0 {
+		if err := os.Chown(s.path, -1, s.gid); err != nil {
+			return fail(fmt.Errorf("socket %s: set group %s: %w", s.path, s.group, err))
+		}
+	}
+	file, err := os.Lstat(s.path)
+	if err != nil {
+		return fail(fmt.Errorf("socket %s: %w", s.path, err))
+	}
+	return ln, file, nil
+}
+
+// LookupGroup resolves a group name or numeric gid. The error names the group.
+func LookupGroup(group string) (int, error) {
 	if gid, err := strconv.Atoi(group); err == nil && gid >= 0 {
 		return gid, nil
 	}
@@ -175,6 +267,50 @@ func ensureDir(dir string, gid int) error {
 	return nil
 }
 
+// CheckDir returns an error saying why when a user other than root or this process's
+// could replace files in dir: dir or one of its ancestors (symlinks resolved) is owned by
+// another user, or writable by others (group or world) without being sticky and owned by
+// root. Such a user could swap the socket for an impostor's, or the fallback file for
+// their own. docs/SECURITY.md has the trust model.
+func CheckDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	euid, egid := os.Geteuid(), os.Getegid()
+	for d := real; ; d = filepath.Dir(d) {
+		fi, err := os.Lstat(d)
+		if err != nil {
+			return fmt.Errorf("socket directory %s: %w", dir, err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil // no owners on this system
+		}
+		uid, gid, perm := int(st.Uid), int(st.Gid), fi.Mode().Perm()
+		where := ""
+		if d != real {
+			where = fmt.Sprintf(" (its ancestor %s)", d)
+		} else if real != abs {
+			where = fmt.Sprintf(" (%s)", real)
+		}
+		if uid != 0 && uid != euid {
+			return fmt.Errorf("socket directory %s%s is owned by uid %d, not root: that user could replace the socket; use a directory only root can write, such as /run/axprobe", dir, where, uid)
+		}
+		others := perm&0o002 != 0 || (perm&0o020 != 0 && gid != 0 && gid != egid)
+		if others && !(fi.Mode()&fs.ModeSticky != 0 && (uid == 0 || uid == euid)) {
+			return fmt.Errorf("socket directory %s%s has mode %04o (owner uid %d, group %d): users other than root can write it and could replace the socket; use a directory only root can write, such as /run/axprobe", dir, where, perm, uid, gid)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
 // removeStale removes a socket file at path that nobody answers on.
 func removeStale(path string) error {
 	fi, err := os.Lstat(path)
@@ -208,9 +344,18 @@ func removeStale(path string) error {
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.path }
 
+// SocketStatus says whether the socket file is still this server's and how often it was
+// recreated.
+func (s *Server) SocketStatus() SocketStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.health
+}
+
 // Serve accepts connections and answers them from src until ctx ends or Close is called,
 // then returns nil after every connection handler has returned and the socket file is
-// gone. It returns an error if called twice or after Close.
+// gone. Meanwhile it checks the socket file every CheckEvery and recreates it when it was
+// deleted (CheckSocket). It returns an error if called twice or after Close.
 func (s *Server) Serve(ctx context.Context, src Source) error {
 	s.mu.Lock()
 	switch {
@@ -222,6 +367,8 @@ func (s *Server) Serve(ctx context.Context, src Source) error {
 		return errors.New("ipc: Serve called twice")
 	}
 	s.serving = true
+	s.startAccept(s.ln, src)
+	s.wg.Add(1)
 	s.mu.Unlock()
 
 	ctxClosed := make(chan struct{})
@@ -235,18 +382,110 @@ func (s *Server) Serve(ctx context.Context, src Source) error {
 		}
 	}()
 
-	limit := s.MaxConns
-	if limit <= 0 {
-		limit = DefaultMaxConns
+	func() { // the socket file watcher
+		defer s.wg.Done()
+		every := s.CheckEvery
+		if every <= 0 {
+			every = DefaultCheckEvery
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				_ = s.CheckSocket()
+			}
+		}
+	}()
+	s.wg.Wait()
+	return nil
+}
+
+// CheckSocket checks now that the socket file is still the one this server listens on,
+// and recreates it when it was deleted (the daemon's SIGHUP calls it; Serve calls it every
+// CheckEvery). A path taken by something this server did not create is left alone and
+// reported. It returns the problem that remains, or nil.
+func (s *Server) CheckSocket() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.serving {
+		return nil
 	}
-	slots := make(chan struct{}, limit)
+	fi, err := os.Lstat(s.path)
+	switch {
+	case err == nil && os.SameFile(fi, s.file):
+		s.health.Problem = ""
+		return nil
+	case err == nil:
+		return s.problem(SocketReplaced, "the path holds a file this daemon did not create (a "+fileKind(fi)+"); leaving it alone; clients cannot reach this daemon")
+	case !errors.Is(err, fs.ErrNotExist):
+		return s.problem(SocketMissing, err.Error())
+	}
+	ln, file, err := s.create()
+	if err != nil {
+		return s.problem(SocketMissing, "deleted, and cannot be recreated: "+err.Error())
+	}
+	old := s.ln
+	s.ln, s.file = ln, file
+	old.Close()
+	s.startAccept(ln, s.src)
+	s.health.Problem = ""
+	s.health.Recreated++
+	s.health.LastRecreated = time.Now()
+	s.event(SocketEvent{Kind: SocketRecreated, Path: s.path, Detail: "the socket file had been deleted; listening on a new one"})
+	return nil
+}
+
+// problem records a socket file problem (telling Events once per change) and returns it.
+func (s *Server) problem(kind, detail string) error {
+	msg := "socket " + s.path + ": " + detail
+	if s.health.Problem != msg {
+		s.health.Problem = msg
+		s.event(SocketEvent{Kind: kind, Path: s.path, Detail: detail})
+	}
+	return errors.New(msg)
+}
+
+func (s *Server) event(e SocketEvent) {
+	if s.Events != nil {
+		s.Events(e)
+	}
+}
+
+func fileKind(fi os.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t == fs.ModeSocket:
+		return "socket"
+	case t == fs.ModeSymlink:
+		return "symlink"
+	case t == fs.ModeDir:
+		return "directory"
+	case t == 0:
+		return "regular file"
+	}
+	return "special file"
+}
+
+// startAccept runs an accept loop on ln. s.mu is held.
+func (s *Server) startAccept(ln *net.UnixListener, src Source) {
+	s.src = src
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.accept(ln, src)
+	}()
+}
+
+// accept accepts on ln until it is closed (by Close or by a recreation of the socket).
+func (s *Server) accept(ln *net.UnixListener, src Source) {
 	var backoff time.Duration
 	for {
-		conn, err := s.ln.AcceptUnix()
+		conn, err := ln.AcceptUnix()
 		if err != nil {
-			if s.isClosed() {
-				s.wg.Wait()
-				return nil
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
+				return
 			}
 			// Out of file descriptors or similar: wait a little and try again rather
 			// than spin or give up.
@@ -260,29 +499,120 @@ func (s *Server) Serve(ctx context.Context, src Source) error {
 			continue
 		}
 		backoff = 0
-		select {
-		case slots <- struct{}{}:
-		default:
-			s.refuse(conn)
-			continue
-		}
-		if !s.track(conn) {
-			conn.Close()
-			<-slots
+		c, why := s.admit(conn)
+		if c == nil {
+			if why != "" {
+				s.refuse(conn)
+			} else {
+				conn.Close()
+			}
 			continue
 		}
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-slots }()
-			defer s.untrack(conn)
-			s.handle(conn, src)
+			defer s.release(c)
+			s.handle(c, src)
 		}()
 	}
 }
 
-// Close stops accepting, closes every open connection, removes the socket file and waits
-// for every connection handler to return. It is safe to call more than once and from any
-// goroutine.
+// admit decides whether conn is served, normally or as overflow, and registers it (and
+// its handler on s.wg). It returns nil and a reason when conn must be refused as busy, nil
+// and "" when the server is closing.
+func (s *Server) admit(conn *net.UnixConn) (*clientConn, string) {
+	uid := peerUID(conn)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ""
+	}
+	if uid >= 0 && !s.unlimited[uid] && s.perPeer[uid] >= s.maxPerPeer() { // -1: no SO_PEERCRED on this system
+		return nil, "peer limit"
+	}
+	s.seq++
+	c := &clientConn{conn: conn, uid: uid, seq: s.seq}
+	limit := s.maxConns()
+	switch {
+	case s.normal < limit:
+		s.normal++
+	case s.overflow < limit:
+		s.overflow++
+		c.overflow = true
+	default:
+		victim := s.oldestIdleOverflow()
+		if victim == nil {
+			return nil, "cap"
+		}
+		// The victim keeps no slot: its handler wakes from its read, answers busy and
+		// goes. c takes the slot.
+		victim.evicted = true
+		_ = victim.conn.SetReadDeadline(time.Unix(1, 0))
+		c.overflow = true
+	}
+	// The read deadline is set here, under the lock, so that an eviction (which moves it
+	// to the past) always comes after it.
+	_ = conn.SetReadDeadline(time.Now().Add(s.timeout()))
+	s.conns[c] = struct{}{}
+	s.perPeer[uid]++
+	s.wg.Add(1)
+	return c, ""
+}
+
+// oldestIdleOverflow returns the oldest overflow connection still waiting for its
+// request, or nil. s.mu is held.
+func (s *Server) oldestIdleOverflow() *clientConn {
+	var oldest *clientConn
+	for c := range s.conns {
+		if c.overflow && !c.asked && !c.evicted && (oldest == nil || c.seq < oldest.seq) {
+			oldest = c
+		}
+	}
+	return oldest
+}
+
+// release gives back c's slot and closes it.
+func (s *Server) release(c *clientConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.perPeer[c.uid]--; s.perPeer[c.uid] <= 0 {
+		delete(s.perPeer, c.uid)
+	}
+	switch {
+	case c.evicted:
+	case c.overflow:
+		s.overflow--
+	default:
+		s.normal--
+	}
+	s.mu.Unlock()
+	c.conn.Close()
+}
+
+// asked marks c's request as read and reports whether c was evicted before that.
+func (s *Server) asked(c *clientConn) (evicted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.asked = true
+	return c.evicted
+}
+
+func (s *Server) maxConns() int {
+	if s.MaxConns > 0 {
+		return s.MaxConns
+	}
+	return DefaultMaxConns
+}
+
+func (s *Server) maxPerPeer() int {
+	if s.MaxPerPeer > 0 {
+		return s.MaxPerPeer
+	}
+	return DefaultMaxPerPeer
+}
+
+// Close stops accepting, closes every open connection, removes the socket file if it is
+// still the one this server created (never one that replaced it), and waits for every
+// connection handler to return. It is safe to call more than once and from any goroutine.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	var err error
@@ -291,7 +621,10 @@ func (s *Server) Close() error {
 		close(s.stop)
 		err = s.ln.Close()
 		for c := range s.conns {
-			c.Close()
+			c.conn.Close()
+		}
+		if fi, lerr := os.Lstat(s.path); lerr == nil && os.SameFile(fi, s.file) {
+			os.Remove(s.path)
 		}
 	}
 	s.mu.Unlock()
@@ -303,25 +636,6 @@ func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
-}
-
-// track registers conn and its handler unless the server is closing.
-func (s *Server) track(conn net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[conn] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrack(conn net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, conn)
-	s.mu.Unlock()
-	conn.Close()
 }
 
 func (s *Server) timeout() time.Duration {
@@ -337,7 +651,8 @@ func (s *Server) observe(command, result string) {
 	}
 }
 
-// refuse tells a connection over the cap that the server is busy, without waiting on it.
+// refuse tells a connection that cannot be admitted that the server is busy, without
+// waiting on it.
 func (s *Server) refuse(conn net.Conn) {
 	_ = conn.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 	_, _ = io.WriteString(conn, Prefix+" ERR busy\n")
@@ -345,8 +660,10 @@ func (s *Server) refuse(conn net.Conn) {
 	s.observe(commandInvalid, ResultBusy)
 }
 
-// handle serves the one request on conn.
-func (s *Server) handle(conn net.Conn, src Source) {
+// handle serves the one request on c. An overflow connection is answered only for
+// MONITOR; an evicted one is told it is busy.
+func (s *Server) handle(c *clientConn, src Source) {
+	conn := c.conn
 	command := commandInvalid
 	defer func() {
 		if p := recover(); p != nil {
@@ -354,8 +671,12 @@ func (s *Server) handle(conn net.Conn, src Source) {
 			s.observe(command, ResultError)
 		}
 	}()
-	_ = conn.SetReadDeadline(time.Now().Add(s.timeout()))
-	line, err := readRequest(conn)
+	line, err := readRequest(conn) // the read deadline was set by admit
+	if evicted := s.asked(c); evicted && err != nil {
+		s.reply(conn, Prefix+" ERR busy")
+		s.observe(command, ResultBusy)
+		return
+	}
 	if err != nil {
 		var netErr net.Error
 		switch {
@@ -377,6 +698,11 @@ func (s *Server) handle(conn net.Conn, src Source) {
 		return
 	}
 	command = labelOf(req.Command)
+	if c.overflow && req.Command != CmdMonitor {
+		s.reply(conn, Prefix+" ERR busy")
+		s.observe(command, ResultBusy)
+		return
+	}
 	out, result := s.answer(req, src)
 	if err := s.reply(conn, out); err != nil {
 		var netErr net.Error

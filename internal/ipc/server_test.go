@@ -171,9 +171,9 @@ func TestSlowloris(t *testing.T) {
 	}
 }
 
-// TestManyClients: 1,000 concurrent MONITORs against a cap of 256. The source holds every
-// handler until the cap is full and a client was refused, so the cap is really exercised;
-// every reply must be the right answer or a clean "busy".
+// TestManyClients: 1,000 concurrent MONITORs against a cap of 256 (and as many overflow
+// slots). The source holds every handler until the cap is full and a client was refused,
+// so the cap is really exercised; every reply must be the right answer or a clean "busy".
 func TestManyClients(t *testing.T) {
 	const clients, limit = 1000, DefaultMaxConns
 	rec := newRecorder()

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/ipc"
 )
 
 // DefaultListen is the default address of the web side (config key http.listen). 9728 is
@@ -53,6 +54,14 @@ type Options struct {
 	// StaleAfter: /healthz answers 503 when the last snapshot is older (DefaultStaleAfter
 	// when 0).
 	StaleAfter time.Duration
+	// Socket, when set, reports the daemon's Unix socket file to /healthz: 503 while it is
+	// missing or taken by something else, a note once it was recreated.
+	Socket SocketReporter
+}
+
+// SocketReporter tells /healthz about the socket file; *ipc.Server implements it.
+type SocketReporter interface {
+	SocketStatus() ipc.SocketStatus
 }
 
 // Server serves /metrics, /status.json, /healthz, the status page at / and, in the demo, the
@@ -168,8 +177,10 @@ func (s *Server) statusJSON(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// healthz answers 200 "ok" while the daemon's loop publishes, 503 once its last snapshot is
-// older than StaleAfter.
+// healthz answers 200 "ok" while the daemon's loop publishes and its socket file is in
+// place, 503 once its last snapshot is older than StaleAfter or while the socket file is
+// missing or taken by something else. A socket file that was deleted and recreated is
+// noted on a second line.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -179,5 +190,17 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "stale: last snapshot %s ago (limit %s)\n", age.Round(time.Second), s.opts.StaleAfter)
 		return
 	}
+	var sock ipc.SocketStatus
+	if s.opts.Socket != nil {
+		sock = s.opts.Socket.SocketStatus()
+	}
+	if sock.Problem != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "socket: %s\n", sock.Problem)
+		return
+	}
 	fmt.Fprintln(w, "ok")
+	if sock.Recreated > 0 {
+		fmt.Fprintf(w, "socket recreated %d times after it was deleted, last at %s\n", sock.Recreated, sock.LastRecreated.UTC().Format(time.RFC3339))
+	}
 }

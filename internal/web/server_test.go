@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/ipc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -319,5 +320,34 @@ func TestServeStopsOnContextEnd(t *testing.T) {
 	if resp, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Error("still answering after Serve returned")
+	}
+}
+
+type fixedSocket ipc.SocketStatus
+
+func (f fixedSocket) SocketStatus() ipc.SocketStatus { return ipc.SocketStatus(f) }
+
+// TestHealthzSocket: /healthz tells about the daemon's socket file: 503 while it is
+// missing or taken, a note once it was recreated (issue 13: a deleted socket used to
+// leave /healthz saying ok while every monitor fell back).
+func TestHealthzSocket(t *testing.T) {
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		sock ipc.SocketStatus
+		code int
+		body string
+	}{
+		{ipc.SocketStatus{}, 200, "ok\n"},
+		{ipc.SocketStatus{Problem: "socket /run/axprobe/axprobe.sock: deleted, and cannot be recreated: x"}, 503, "socket: socket /run/axprobe/axprobe.sock: deleted"},
+		{ipc.SocketStatus{Recreated: 2, LastRecreated: at}, 200, "ok\nsocket recreated 2 times after it was deleted, last at 2026-12-01T02:00:00Z\n"},
+	} {
+		s, err := New(Options{Source: fixedSource{offlineSnapshot(time.Now())}, Metrics: NewMetrics("test"), Socket: fixedSocket(c.sock)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := get(t, s.Handler(), "/healthz")
+		if rec.Code != c.code || !strings.HasPrefix(rec.Body.String(), c.body) {
+			t.Errorf("socket %+v: /healthz = %d %q, want %d %q", c.sock, rec.Code, rec.Body, c.code, c.body)
+		}
 	}
 }

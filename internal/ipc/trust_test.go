@@ -1,0 +1,230 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// idle opens n connections to path that never send anything, closed when the test ends.
+func idle(t *testing.T, path string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for range n {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatalf("idle connection %d: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// waitFor polls cond every 10 ms until it holds, failing the test after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// held reports how many connections the server holds in normal and overflow slots.
+func (s *Server) held() (normal, overflow int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.normal, s.overflow
+}
+
+// TestMonitorPastTheCap is issue 13's "busy turns offline into online": 300 idle
+// connections fill the cap of 256. MONITOR must still be answered from the snapshot;
+// STATUS, which the cap is for, gets busy.
+func TestMonitorPastTheCap(t *testing.T) {
+	src := newFakeSource()
+	src.answers["axigen"] = Answer{Target: "axigen", Code: 100, State: "offline", Reason: "smtp dialogue fails"}
+	srv := serve(t, src, nil)
+	idle(t, srv.Path(), 300)
+	waitFor(t, "300 connections held", func() bool { n, o := srv.held(); return n+o == 300 })
+	a, err := Monitor(ctx5(t), srv.Path(), "axigen")
+	if err != nil || a.Code != 100 {
+		t.Fatalf("MONITOR with the cap full = %+v, %v; want the daemon's code 100", a, err)
+	}
+	if _, err := Status(ctx5(t), srv.Path(), ""); !isServerError(err, "busy") {
+		t.Errorf("STATUS with the cap full = %v, want ERR busy", err)
+	}
+}
+
+// TestIdleFloodEvicted: more idle connections than the cap and the overflow together
+// cannot keep a prompt MONITOR out: the oldest idle overflow connection makes room.
+func TestIdleFloodEvicted(t *testing.T) {
+	rec := newRecorder()
+	srv := serve(t, newFakeSource(), func(s *Server) { s.MaxConns = 4; s.Observer = rec })
+	conns := idle(t, srv.Path(), 30)
+	waitFor(t, "the flood admitted", func() bool { return rec.count(commandInvalid, ResultBusy) == 30-8 })
+	for i := range 5 {
+		if _, err := Monitor(ctx5(t), srv.Path(), ""); err != nil {
+			t.Fatalf("MONITOR %d behind 30 idle connections: %v", i, err)
+		}
+	}
+	// The evicted ones were told busy, not just dropped.
+	_ = conns[4].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, _ := io.ReadAll(conns[4]); string(b) != Prefix+" ERR busy\n" {
+		t.Errorf("evicted connection got %q", b)
+	}
+}
+
+// TestPerPeerLimit: one peer uid (other than root and the daemon's) holds at most
+// MaxPerPeer connections, so it cannot fill the cap for everyone else.
+func TestPerPeerLimit(t *testing.T) {
+	srv := serve(t, newFakeSource(), func(s *Server) { s.MaxPerPeer = 3; s.unlimited = map[int]bool{} })
+	idle(t, srv.Path(), 3)
+	waitFor(t, "3 connections held", func() bool { n, _ := srv.held(); return n == 3 })
+	if err := Ping(ctx5(t), srv.Path()); !isServerError(err, "busy") {
+		t.Fatalf("a 4th connection from the same uid = %v, want ERR busy", err)
+	}
+	srv.mu.Lock()
+	srv.unlimited = map[int]bool{os.Geteuid(): true}
+	srv.mu.Unlock()
+	if err := Ping(ctx5(t), srv.Path()); err != nil {
+		t.Errorf("an exempt uid: %v", err)
+	}
+}
+
+// TestSocketRecreated: a deleted socket file is back within a few seconds, reported to
+// Events and in SocketStatus.
+func TestSocketRecreated(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		events []SocketEvent
+	)
+	srv := serve(t, newFakeSource(), func(s *Server) {
+		s.CheckEvery = 20 * time.Millisecond
+		s.Events = func(e SocketEvent) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	})
+	if err := os.Remove(srv.Path()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the socket to answer again", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		return Ping(ctx, srv.Path()) == nil
+	})
+	st := srv.SocketStatus()
+	if st.Recreated != 1 || st.Problem != "" || st.LastRecreated.IsZero() {
+		t.Errorf("SocketStatus = %+v, want recreated once, no problem", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 1 || events[0].Kind != SocketRecreated {
+		t.Errorf("events = %+v, want one %q", events, SocketRecreated)
+	}
+	if fi, err := os.Stat(srv.Path()); err != nil || fi.Mode().Perm() != DefaultMode {
+		t.Errorf("recreated socket: %v, %v; want mode %v", fi.Mode(), err, DefaultMode)
+	}
+}
+
+// TestImpostorSocketKept: a socket that replaced the daemon's is reported and left alone,
+// on CheckSocket and on shutdown (the daemon used to remove it on the way out).
+func TestImpostorSocketKept(t *testing.T) {
+	srv, err := Listen(sockPath(t), 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.CheckEvery = time.Hour // checked by hand below
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, newFakeSource()) }()
+	if err := Ping(ctx5(t), srv.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(srv.Path()); err != nil {
+		t.Fatal(err)
+	}
+	impostor, err := net.ListenUnix("unix", &net.UnixAddr{Name: srv.Path(), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor.SetUnlinkOnClose(false)
+	defer impostor.Close()
+	if err := srv.CheckSocket(); err == nil || !strings.Contains(err.Error(), "did not create") {
+		t.Errorf("CheckSocket with an impostor = %v", err)
+	}
+	if p := srv.SocketStatus().Problem; !strings.Contains(p, "did not create") {
+		t.Errorf("SocketStatus().Problem = %q", p)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if fi, err := os.Lstat(srv.Path()); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("the impostor's socket was removed on shutdown: %v", err)
+	}
+}
+
+// TestListenRefusesOpenDirectory: a socket directory others can write (and that is not
+// sticky) is refused with the reason; a sticky one, like /tmp, is accepted.
+func TestListenRefusesOpenDirectory(t *testing.T) {
+	dir := filepath.Dir(sockPath(t))
+	open := filepath.Join(dir, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Listen(filepath.Join(open, "s.sock"), 0, "")
+	if err == nil || !strings.Contains(err.Error(), "mode 0777") || !strings.Contains(err.Error(), "could replace the socket") {
+		t.Errorf("Listen in a world-writable directory = %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(open, "s.sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a socket was created anyway: %v", err)
+	}
+	// Below it, too: an ancestor others can write lets them rename the directory away.
+	if err := os.Mkdir(filepath.Join(open, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(filepath.Join(open, "sub", "s.sock"), 0, ""); err == nil || !strings.Contains(err.Error(), "its ancestor") {
+		t.Errorf("Listen below a world-writable directory = %v", err)
+	}
+	if err := os.Chmod(open, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Listen(filepath.Join(open, "s.sock"), 0, "")
+	if err != nil {
+		t.Fatalf("Listen in a sticky directory: %v", err)
+	}
+	srv.Close()
+}
+
+// TestListenRefusesForeignDirectory: a directory owned by another user (say, the Axigen
+// user's) is refused: its owner could replace the socket.
+func TestListenRefusesForeignDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to give a directory to another user (CI runs it as root)")
+	}
+	dir := filepath.Join(filepath.Dir(sockPath(t)), "theirs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(filepath.Join(dir, "s.sock"), 0, ""); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("Listen in a directory of uid 65534 = %v", err)
+	}
+}
