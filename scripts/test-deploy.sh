@@ -19,6 +19,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d /tmp/axdeploy.XXXXXX) # short: the socket path must stay under 108 bytes
 daemon_pid=
+lag_pid=
 passed=0
 failed=0
 failures=()
@@ -27,10 +28,11 @@ failures=()
 # command line names this run's work directory, then removes the directory.
 cleanup() {
 	set +e
-	if [[ -n $daemon_pid ]]; then
-		kill "$daemon_pid" 2>/dev/null
-		wait "$daemon_pid" 2>/dev/null
-	fi
+	local d
+	for d in $daemon_pid $lag_pid; do
+		kill "$d" 2>/dev/null
+		wait "$d" 2>/dev/null
+	done
 	local p
 	for p in /proc/[0-9]*; do
 		if [[ $(cat "$p/comm" 2>/dev/null) == axigen-standin ]] &&
@@ -336,7 +338,7 @@ echo "== maintenance (intentional_offline: true)"
 touch "$maint"
 wait_code 200 10 "VCS monitor: maintenance file -> 200 passed through" "$vcs/monitor" "${args[@]}"
 expect_code 100 "axigen-vcs-init status: maintenance -> 100" "${wrap[@]}" status
-expect_code 7 "OCF monitor: maintenance -> 7" env OCF_RESKEY_init_script="$init" OCF_RESKEY_pidfile="$pidfile" \
+expect_code 0 "OCF monitor: maintenance, Axigen running -> 0 (running, health not judged)" env OCF_RESKEY_init_script="$init" OCF_RESKEY_pidfile="$pidfile" \
 	OCF_RESKEY_process_name=axigen-standin OCF_RESKEY_axprobe_monitor="$bin/axprobe-monitor" \
 	OCF_RESKEY_socket="$sock" OCF_RESKEY_target=axigen "$repo/deploy/pacemaker/axigen" monitor
 rm -f "$maint"
@@ -370,6 +372,72 @@ kill "$stranger" 2>/dev/null || true
 wait "$stranger" 2>/dev/null || true
 rm -f "$pidfile"
 expect_code 1 "clean without a clean reason exits 1" "$vcs/clean" axigen_app
+
+echo "== switchover: offline and stop return only once axprobe says offline"
+# A second daemon on the same stand-in without a process gate: it learns that Axigen
+# stopped only from the listeners, three failed rounds (about 1-2 s) after the process
+# went. An entry point that returned as soon as the init script did would leave the very
+# next monitor saying online; with the wait it says 100.
+lagsock=$work/lag.sock
+cat >"$work/lag.yaml" <<EOF
+socket: $lagsock
+http:
+  listen: ""
+targets:
+  - name: axigen
+    vip: 127.0.0.1
+    interval: 1s
+    fast_interval: 300ms
+    timeout: 250ms
+    rise: 1
+    fall: 3
+    degraded_after: 0s
+    checks:
+      - { name: smtp, protocol: smtp, port: $base }
+      - { name: imap, protocol: imap, port: $((base + 1)) }
+EOF
+"$bin/axprobe" run --config "$work/lag.yaml" </dev/null >"$work/lag.log" 2>&1 &
+lag_pid=$!
+lagargs=(axigen_app PidFile 1 "$pidfile" ProcessName 1 axigen-standin ProbeSocket 1 "$lagsock"
+	ProbeTarget 1 axigen AxprobeMonitor 1 "$bin/axprobe-monitor" InitScript 1 "$init"
+	OnlineWaitSeconds 1 20 OfflineWaitSeconds 1 20)
+lagmon=("$bin/axprobe-monitor" --socket "$lagsock" --target axigen)
+wait_code 100 10 "second daemon (no process gate) answers, Axigen stopped -> 100" "${lagmon[@]}"
+expect_code 0 "VCS online" "$vcs/online" "${lagargs[@]}" AEPTimeout 1 300
+wait_code 110 15 "VCS monitor after online -> 110" "$vcs/monitor" "${lagargs[@]}"
+expect_code 0 "VCS offline exits 0" "$vcs/offline" "${lagargs[@]}" AEPTimeout 1 300
+expect_code 100 "VCS monitor right after offline returned -> 100 (offline waited for axprobe)" "$vcs/monitor" "${lagargs[@]}"
+
+ocf=(env OCF_RESKEY_init_script="$init" OCF_RESKEY_pidfile="$pidfile" OCF_RESKEY_process_name=axigen-standin
+	OCF_RESKEY_axprobe_monitor="$bin/axprobe-monitor" OCF_RESKEY_socket="$lagsock" OCF_RESKEY_target=axigen
+	OCF_RESKEY_start_timeout=20 OCF_RESKEY_offline_wait=20 OCF_RESKEY_CRM_meta_timeout=60000
+	"$repo/deploy/pacemaker/axigen")
+expect_code 0 "OCF start" "${ocf[@]}" start
+wait_code 110 15 "axprobe-monitor after OCF start -> 110" "${lagmon[@]}"
+expect_code 0 "OCF stop" "${ocf[@]}" stop
+expect_code 100 "axprobe-monitor right after OCF stop returned -> 100 (stop waited for axprobe)" "${lagmon[@]}"
+expect_code 7 "OCF monitor after stop -> 7" "${ocf[@]}" monitor
+expect_code 0 "OCF stop again (idempotent)" "${ocf[@]}" stop
+
+# The wait is bounded: a daemon that keeps saying online (here: Axigen left running by an
+# init script whose stop does nothing) costs OfflineWaitSeconds, and offline says so.
+expect_code 0 "VCS online again" "$vcs/online" "${lagargs[@]}"
+wait_code 110 15 "VCS monitor -> 110" "$vcs/monitor" "${lagargs[@]}"
+t0=$(date +%s)
+expect_code 0 "VCS offline with a broken init stop and OfflineWaitSeconds 2 exits 0" \
+	env FAKE_AXIGEN_STOP_BROKEN=1 "$vcs/offline" "${lagargs[@]}" OfflineWaitSeconds 1 2
+t1=$(date +%s)
+if grep -q 'OfflineWaitSeconds ran out' "$work/last.out" && ((t1 - t0 <= 6)); then
+	pass "offline logged that OfflineWaitSeconds ran out and returned after $((t1 - t0))s"
+else
+	fail "offline: no 'OfflineWaitSeconds ran out' line, or it took $((t1 - t0))s (want <= 6)"
+	sed 's/^/      | /' "$work/last.out" | tail -n 5
+fi
+expect_code 0 "VCS offline (working init stop) after that" "$vcs/offline" "${lagargs[@]}"
+if standin_pid >/dev/null; then fail "the stand-in still runs after offline"; else pass "the stand-in is stopped"; fi
+kill "$lag_pid" 2>/dev/null || true
+wait "$lag_pid" 2>/dev/null || true
+lag_pid=
 
 echo "== Pacemaker agent (deploy/pacemaker/axigen) with ocf-tester"
 if command -v ocf-tester >/dev/null 2>&1; then

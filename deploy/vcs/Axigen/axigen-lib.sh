@@ -16,6 +16,7 @@ ProbeTarget=axigen
 AxprobeMonitor=/usr/local/bin/axprobe-monitor
 InitScript=/etc/init.d/axigen
 OnlineWaitSeconds=60
+OfflineWaitSeconds=30
 AEPTimeout=
 RESOURCE=
 
@@ -56,7 +57,7 @@ axigen_parse_args() {
 			_value=$1
 		fi
 		case $_name in
-		PidFile | ProcessName | ProbeSocket | ProbeTarget | AxprobeMonitor | InitScript | OnlineWaitSeconds | AEPTimeout)
+		PidFile | ProcessName | ProbeSocket | ProbeTarget | AxprobeMonitor | InitScript | OnlineWaitSeconds | OfflineWaitSeconds | AEPTimeout)
 			if [ "$_count" -gt 1 ]; then
 				axigen_log "argument $_name: want one value, got $_count"
 				return 1
@@ -73,6 +74,7 @@ axigen_parse_args() {
 			AxprobeMonitor) AxprobeMonitor=$_value ;;
 			InitScript) InitScript=$_value ;;
 			OnlineWaitSeconds) OnlineWaitSeconds=$_value ;;
+			OfflineWaitSeconds) OfflineWaitSeconds=$_value ;;
 			AEPTimeout) AEPTimeout=$_value ;;
 			esac
 		fi
@@ -80,6 +82,10 @@ axigen_parse_args() {
 	done
 	if ! axigen_is_count "$OnlineWaitSeconds"; then
 		axigen_log "OnlineWaitSeconds '$OnlineWaitSeconds' is not a number of seconds (0-9999)"
+		return 1
+	fi
+	if ! axigen_is_count "$OfflineWaitSeconds"; then
+		axigen_log "OfflineWaitSeconds '$OfflineWaitSeconds' is not a number of seconds (0-9999)"
 		return 1
 	fi
 	if [ -n "$AEPTimeout" ] && ! axigen_is_count "$AEPTimeout"; then
@@ -135,6 +141,23 @@ axigen_pid_is_ours() {
 	_exe=$(readlink "/proc/$1/exe" 2>/dev/null)
 	_exe=$(basename "${_exe% (deleted)}" 2>/dev/null)
 	[ "$_comm" = "$_want" ] || [ "$_comm" = "$(printf '%s' "$_want" | cut -c1-15)" ] || [ "$_exe" = "$_want" ]
+}
+
+# axigen_wait_limit SECONDS prints SECONDS, or AEPTimeout less 10 s when the framework
+# passed AEPTimeout and that is smaller, so an entry point that waits never runs into its
+# own timeout (OnlineTimeout, OfflineTimeout).
+axigen_wait_limit() {
+	if [ -n "$AEPTimeout" ] && [ "$AEPTimeout" -gt 10 ] && [ $((AEPTimeout - 10)) -lt "$1" ]; then
+		echo $((AEPTimeout - 10))
+		return
+	fi
+	echo "$1"
+}
+
+# axigen_nap sleeps a fifth of a second where sleep takes fractions (GNU, busybox), else
+# one second.
+axigen_nap() {
+	sleep 0.2 2>/dev/null || sleep 1
 }
 
 # axigen_is_online CODE succeeds for an axprobe-monitor code that means online (101-110).
