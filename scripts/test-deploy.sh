@@ -395,6 +395,28 @@ targets:
     checks:
       - { name: smtp, protocol: smtp, port: $base }
       - { name: imap, protocol: imap, port: $((base + 1)) }
+  # For the OCF 1.1 mapping: "dead" is offline while Axigen runs (its one critical check
+  # goes to a port nothing listens on); "half" is online below full confidence.
+  - name: dead
+    vip: 127.0.0.1
+    interval: 1s
+    fast_interval: 300ms
+    timeout: 250ms
+    rise: 1
+    fall: 1
+    checks:
+      - { name: gone, protocol: tcp, port: 1, critical: true }
+  - name: half
+    vip: 127.0.0.1
+    interval: 1s
+    fast_interval: 300ms
+    timeout: 250ms
+    rise: 1
+    fall: 3
+    degraded_after: 0s
+    checks:
+      - { name: smtp, protocol: smtp, port: $base }
+      - { name: gone, protocol: tcp, port: 1, weight: 0.25 }
 EOF
 "$bin/axprobe" run --config "$work/lag.yaml" </dev/null >"$work/lag.log" 2>&1 &
 lag_pid=$!
@@ -408,21 +430,37 @@ wait_code 110 15 "VCS monitor after online -> 110" "$vcs/monitor" "${lagargs[@]}
 expect_code 0 "VCS offline exits 0" "$vcs/offline" "${lagargs[@]}" AEPTimeout 1 300
 expect_code 100 "VCS monitor right after offline returned -> 100 (offline waited for axprobe)" "$vcs/monitor" "${lagargs[@]}"
 
-ocf=(env OCF_RESKEY_init_script="$init" OCF_RESKEY_pidfile="$pidfile" OCF_RESKEY_process_name=axigen-standin
+ocf=(env OCF_RESOURCE_INSTANCE=axigen_app OCF_RESKEY_init_script="$init" OCF_RESKEY_pidfile="$pidfile" OCF_RESKEY_process_name=axigen-standin
 	OCF_RESKEY_axprobe_monitor="$bin/axprobe-monitor" OCF_RESKEY_socket="$lagsock" OCF_RESKEY_target=axigen
-	OCF_RESKEY_start_timeout=20 OCF_RESKEY_offline_wait=20 OCF_RESKEY_CRM_meta_timeout=60000
-	"$repo/deploy/pacemaker/axigen")
-expect_code 0 "OCF start" "${ocf[@]}" start
+	OCF_RESKEY_start_timeout=20 OCF_RESKEY_offline_wait=20 OCF_RESKEY_CRM_meta_timeout=60000)
+agent=$repo/deploy/pacemaker/axigen
+expect_code 0 "OCF start" "${ocf[@]}" "$agent" start
 wait_code 110 15 "axprobe-monitor after OCF start -> 110" "${lagmon[@]}"
-expect_code 0 "OCF stop" "${ocf[@]}" stop
+expect_code 0 "OCF stop" "${ocf[@]}" "$agent" stop
 expect_code 100 "axprobe-monitor right after OCF stop returned -> 100 (stop waited for axprobe)" "${lagmon[@]}"
-expect_code 7 "OCF monitor after stop -> 7" "${ocf[@]}" monitor
-expect_code 0 "OCF stop again (idempotent)" "${ocf[@]}" stop
+expect_code 7 "OCF monitor after stop -> 7" "${ocf[@]}" "$agent" monitor
+expect_code 0 "OCF stop again (idempotent)" "${ocf[@]}" "$agent" stop
 
 # The wait is bounded: a daemon that keeps saying online (here: Axigen left running by an
 # init script whose stop does nothing) costs OfflineWaitSeconds, and offline says so.
 expect_code 0 "VCS online again" "$vcs/online" "${lagargs[@]}"
 wait_code 110 15 "VCS monitor -> 110" "$vcs/monitor" "${lagargs[@]}"
+
+echo "== OCF 1.1 mapping of the Pacemaker agent (Axigen running)"
+wait_code 100 10 "axprobe-monitor --target dead -> 100" "$bin/axprobe-monitor" --socket "$lagsock" --target dead
+wait_code 101-109 10 "axprobe-monitor --target half -> 101-109" "$bin/axprobe-monitor" --socket "$lagsock" --target half
+expect_code 0 "OCF monitor: process runs, axprobe 110 -> 0" "${ocf[@]}" "$agent" monitor
+expect_code 1 "OCF monitor: process runs, axprobe 100 -> 1 (not 7: only a clean stop is 7)" \
+	"${ocf[@]}" OCF_RESKEY_target=dead "$agent" monitor
+expect_code 190 "OCF monitor: online below 100 % for an OCF 1.1 caller -> 190" \
+	"${ocf[@]}" OCF_RESKEY_target=half OCF_RA_VERSION_MAJOR=1 OCF_RA_VERSION_MINOR=1 "$agent" monitor
+expect_code 0 "OCF monitor: online below 100 % for an OCF 1.0 caller -> 0" \
+	"${ocf[@]}" OCF_RESKEY_target=half OCF_RA_VERSION_MAJOR=1 OCF_RA_VERSION_MINOR=0 "$agent" monitor
+expect_code 0 "OCF monitor: online below 100 %, no OCF version given -> 0" \
+	"${ocf[@]}" OCF_RESKEY_target=half "$agent" monitor
+expect_code 0 "OCF start on a degraded target succeeds (already running)" \
+	"${ocf[@]}" OCF_RESKEY_target=half OCF_RA_VERSION_MAJOR=1 OCF_RA_VERSION_MINOR=1 "$agent" start
+
 t0=$(date +%s)
 expect_code 0 "VCS offline with a broken init stop and OfflineWaitSeconds 2 exits 0" \
 	env FAKE_AXIGEN_STOP_BROKEN=1 "$vcs/offline" "${lagargs[@]}" OfflineWaitSeconds 1 2
