@@ -53,6 +53,10 @@ type Daemon struct {
 	ready   chan struct{}
 
 	snap atomic.Pointer[Snapshot]
+	// liveGates are the current workers' gates: their answer-time reads and the channels
+	// that make them probe at once (live.go).
+	liveGates atomic.Pointer[liveSet]
+	noEvents  bool // tests: no kernel event sources, only the periodic gate probes
 
 	hooks sync.WaitGroup // on_transition commands in flight
 }
@@ -216,25 +220,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// startWorkers starts one goroutine per check and gate and returns the function that stops
-// them (it does not wait; the caller's WaitGroup does).
+// startWorkers starts one goroutine per check and gate, and the kernel event sources that
+// wake the gates, and returns the function that stops them (it does not wait; the
+// caller's WaitGroup does).
 func (d *Daemon) startWorkers(ctx context.Context, wg *sync.WaitGroup, gen int, targets []TargetSpec) context.CancelFunc {
 	ctx, cancel := context.WithCancel(ctx)
+	set := newLiveSet(targets)
+	d.liveGates.Store(&set)
 	for ti := range targets {
 		t := &targets[ti]
 		for _, c := range t.Checks {
-			wg.Go(func() { d.worker(ctx, gen, t, c, false) })
+			wg.Go(func() { d.worker(ctx, gen, t, c, nil) })
 		}
 		for _, c := range t.Gates {
-			wg.Go(func() { d.worker(ctx, gen, t, c, true) })
+			nudge := set.gate(t.Name, c.Name).nudge
+			wg.Go(func() { d.worker(ctx, gen, t, c, nudge) })
 		}
 	}
+	d.startEvents(ctx, wg, targets, set)
 	return cancel
 }
 
 // worker probes one check forever, at the pace cadence sets. The first probe runs within one
 // fast interval of the start, so that the starting state ends quickly.
-func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec, gate bool) {
+//
+// A gate's worker has a nudge channel (nil for checks): a kernel event or a failed live
+// read sends on it, and the gate is probed at once. Gates do not queue behind the network
+// probes' concurrency limit: they take microseconds (the storage write is bounded by its
+// timeout), and a fact that moves during a failover must not wait for a hung IMAP probe's
+// slot.
+func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec, nudge <-chan struct{}) {
+	gate := nudge != nil
 	p, err := probe.New(c.Probe)
 	if err != nil { // validated in New; kept as a guard
 		d.log.Error("cannot build prober", "target", t.Name, "check", c.Name, "err", err)
@@ -249,14 +265,19 @@ func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-nudge:
 		}
-		select {
-		case d.sem <- struct{}{}:
-		case <-ctx.Done():
-			return
+		if !gate {
+			select {
+			case d.sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 		}
 		trace, err := probe.Run(ctx, p, timeout)
-		<-d.sem
+		if !gate {
+			<-d.sem
+		}
 		if ctx.Err() != nil {
 			return // stopped mid-probe: the timeout it reports is ours, not the server's
 		}

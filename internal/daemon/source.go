@@ -9,10 +9,19 @@ import (
 )
 
 // Monitor implements ipc.Source: the answer for target ("" = the first) from the latest
-// snapshot. Age is the time since the target's last result, so an answer from a daemon
-// whose probes have stopped goes stale even though the socket still answers.
+// snapshot, with the live facts of this moment applied (live.go): an online target whose
+// VIP, process or storage mount is gone at this instant answers offline. Age is the time
+// since the target's last result, so an answer from a daemon whose probes have stopped
+// goes stale even though the socket still answers.
 func (d *Daemon) Monitor(target string) (ipc.Answer, error) {
-	return answerFor(d.Snapshot(), target, time.Now())
+	s := d.Snapshot()
+	t, ok := s.Target(target)
+	if !ok {
+		return ipc.Answer{}, fmt.Errorf("no target %q", target)
+	}
+	now := time.Now()
+	lt, _ := d.live(t, now)
+	return answerOf(s, &lt, now), nil
 }
 
 func answerFor(s *Snapshot, target string, now time.Time) (ipc.Answer, error) {
@@ -20,6 +29,10 @@ func answerFor(s *Snapshot, target string, now time.Time) (ipc.Answer, error) {
 	if !ok {
 		return ipc.Answer{}, fmt.Errorf("no target %q", target)
 	}
+	return answerOf(s, t, now), nil
+}
+
+func answerOf(s *Snapshot, t *TargetSnapshot, now time.Time) ipc.Answer {
 	since := t.Updated
 	if since.IsZero() {
 		since = s.Published
@@ -32,12 +45,13 @@ func answerFor(s *Snapshot, target string, now time.Time) (ipc.Answer, error) {
 		Age:        max(now.Sub(since), 0),
 		MaxAge:     time.Duration(t.MaxAge),
 		Reason:     t.Reason,
-	}, nil
+	}
 }
 
-// Status implements ipc.Source: the snapshot as JSON, all targets or just one.
+// Status implements ipc.Source: the snapshot with the live facts applied, as JSON, all
+// targets or just one.
 func (d *Daemon) Status(target string) ([]byte, error) {
-	s := d.Snapshot()
+	s := d.LiveSnapshot()
 	if target == "" {
 		return json.Marshal(s)
 	}

@@ -211,3 +211,6 @@ func findProcess(name string) (int, error) {
 	}
 	return best, nil
 }
+
+// Alive reports nil when pid is a running process (not a zombie), else an error saying why.
+func Alive(pid int) error { return checkPid(pid, "") }

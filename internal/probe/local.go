@@ -29,31 +29,46 @@ func newVIPGate(spec Spec) (Prober, error) {
 // Probe fails when the VIP is not on any local interface.
 func (g vipGate) Probe(_ context.Context, t *Trace) error {
 	t.Begin("vip")
-	ok, err := local.VIPPresent(g.ip)
-	if err != nil {
+	if err := checkVIP(g.ip); err != nil {
 		return Fail(t, ReasonLocal, 0, err)
 	}
+	return nil
+}
+
+func checkVIP(ip string) error {
+	ok, err := local.VIPPresent(ip)
+	if err != nil {
+		return err
+	}
 	if !ok {
-		return Fail(t, ReasonLocal, 0, fmt.Errorf("vip %s is not configured on this node", g.ip))
+		return fmt.Errorf("vip %s is not configured on this node", ip)
 	}
 	return nil
 }
 
 // processGate checks that the service's process runs on this node.
-type processGate struct{ pidfile, name string }
+type processGate struct {
+	pidfile, name string
+	reads         *local.Bounded
+}
 
 func newProcessGate(spec Spec) (Prober, error) {
 	if spec.PidFile == "" && spec.ProcessName == "" {
 		return nil, errors.New("pid_file, process_name: the process gate needs at least one")
 	}
-	return processGate{pidfile: spec.PidFile, name: spec.ProcessName}, nil
+	return processGate{pidfile: spec.PidFile, name: spec.ProcessName, reads: new(local.Bounded)}, nil
 }
 
 // Probe fails when the pidfile's pid (or, without a pidfile, any process with the name) is
-// not a live process of that name.
-func (g processGate) Probe(_ context.Context, t *Trace) error {
+// not a live process of that name, or when reading the pidfile does not finish by ctx's
+// deadline (a pidfile on a hung filesystem).
+func (g processGate) Probe(ctx context.Context, t *Trace) error {
 	t.Begin("process")
-	if _, err := local.CheckProcess(g.pidfile, g.name); err != nil {
+	err := g.reads.Do(ctx, "process gate", func() error {
+		_, err := local.CheckProcess(g.pidfile, g.name)
+		return err
+	})
+	if err != nil {
 		return Fail(t, ReasonLocal, 0, err)
 	}
 	return nil
@@ -78,6 +93,51 @@ func (g storageGate) Probe(ctx context.Context, t *Trace) error {
 	t.Begin("storage")
 	if err := g.storage.Check(ctx); err != nil {
 		return Fail(t, ReasonLocal, 0, err)
+	}
+	return nil
+}
+
+// LiveCheck returns the part of a local gate that is cheap enough to run at the moment the
+// daemon answers (docs/SCORING.md, "Live facts"), or nil when the Spec is not a gate or
+// has no such part:
+//   - vip: the VIP is on a local interface (one netlink address dump);
+//   - process: the pidfile's pid is a live process of the configured name (a pidfile
+//     read and /proc/<pid>); without a pidfile, a scan of /proc;
+//   - storage with require_mount: the path is a mount point in /proc/self/mountinfo (or,
+//     when it is not listed under that name, by the scheduled gate's full check). The
+//     canary write stays scheduled: it can block on a hung SAN.
+//
+// The returned func's error is the gate's failure detail, the same text the scheduled
+// gate reports. Reads that may block in the kernel (a pidfile on NFS) are the caller's to
+// bound.
+func LiveCheck(spec Spec) func() error {
+	switch spec.Protocol {
+	case "vip":
+		return func() error { return checkVIP(spec.VIP) }
+	case "process":
+		return func() error {
+			_, err := local.CheckProcess(spec.PidFile, spec.ProcessName)
+			return err
+		}
+	case "storage":
+		if !spec.RequireMount {
+			return nil
+		}
+		return func() error {
+			ok, err := local.MountListed(spec.StoragePath)
+			if err == nil && !ok {
+				// Not listed under that name: maybe a path through a symlink. The full
+				// check resolves it (and touches the filesystem, so it is bounded too).
+				ok, err = local.IsMountPoint(spec.StoragePath)
+			}
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("storage %s: not a mount point (the shared filesystem is not mounted here)", spec.StoragePath)
+			}
+			return nil
+		}
 	}
 	return nil
 }

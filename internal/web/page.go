@@ -58,7 +58,7 @@ func pageTemplate() *template.Template {
 
 // page renders the status page from the latest snapshot.
 func (s *Server) page(w http.ResponseWriter, _ *http.Request) {
-	data := pageData{Snap: s.opts.Source.Snapshot()}
+	data := pageData{Snap: s.opts.Source.LiveSnapshot()}
 	if s.opts.Faults != nil {
 		st := s.currentDemoState()
 		data.Demo = &st

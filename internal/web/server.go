@@ -36,10 +36,11 @@ const (
 	DefaultStaleAfter = 30 * time.Second
 )
 
-// Source is what the web side reads: the daemon's latest published snapshot. *daemon.Daemon
-// implements it. Snapshot must be quick, safe for concurrent use and never return nil.
+// Source is what the web side reads: the daemon's latest published snapshot with the live
+// facts of this moment applied (a VIP gone now shows offline now). *daemon.Daemon
+// implements it. LiveSnapshot must be quick, safe for concurrent use and never return nil.
 type Source interface {
-	Snapshot() *daemon.Snapshot
+	LiveSnapshot() *daemon.Snapshot
 }
 
 // Options configure a Server.
@@ -155,7 +156,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // statusJSON serves the snapshot as the socket's STATUS does; ?target=NAME narrows it to
 // one target.
 func (s *Server) statusJSON(w http.ResponseWriter, r *http.Request) {
-	snap := s.opts.Source.Snapshot()
+	snap := s.opts.Source.LiveSnapshot()
 	if name := r.URL.Query().Get("target"); name != "" {
 		t, ok := snap.Target(name)
 		if !ok {
@@ -184,7 +185,7 @@ func (s *Server) statusJSON(w http.ResponseWriter, r *http.Request) {
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	age := time.Since(s.opts.Source.Snapshot().Published)
+	age := time.Since(s.opts.Source.LiveSnapshot().Published)
 	if age > s.opts.StaleAfter {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "stale: last snapshot %s ago (limit %s)\n", age.Round(time.Second), s.opts.StaleAfter)

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fixedSource always returns the same snapshot.
 type fixedSource struct{ snap *daemon.Snapshot }
 
-func (f fixedSource) Snapshot() *daemon.Snapshot { return f.snap }
+func (f fixedSource) LiveSnapshot() *daemon.Snapshot { return f.snap }
 
 func offlineSnapshot(published time.Time) *daemon.Snapshot {
 	return &daemon.Snapshot{Version: "v9", Published: published, Targets: []daemon.TargetSnapshot{{
