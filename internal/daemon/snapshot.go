@@ -41,6 +41,10 @@ type TargetSnapshot struct {
 	Checks      []CheckSnapshot `json:"checks"`
 	Transitions []Transition    `json:"transitions"` // newest last, bounded
 	History     []Point         `json:"history"`     // confidence samples, newest last, bounded
+
+	// Stats counts the target's state changes for /metrics. Unlike the rest of the
+	// snapshot it is live: every snapshot of the target shares it.
+	Stats *TargetStats `json:"-"`
 }
 
 // CheckSnapshot is the last known state of one check or gate.
@@ -68,6 +72,10 @@ type CheckSnapshot struct {
 	// "queued" reply to the message seen over IMAP) in its last successful run; 0 until
 	// one succeeds. A failed run leaves it as it was.
 	DeliverySeconds float64 `json:"delivery_seconds,omitempty"`
+
+	// Stats holds the check's cumulative figures for /metrics (failures by reason, phase
+	// durations). Unlike the rest of the snapshot it is live: every snapshot shares it.
+	Stats *CheckStats `json:"-"`
 }
 
 // Transition is one state change of a target.

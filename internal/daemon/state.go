@@ -29,6 +29,7 @@ type targetState struct {
 	historyLen  int
 	maintenance bool
 	updated     time.Time
+	stats       *TargetStats
 }
 
 const maxTransitions = 50
@@ -67,7 +68,7 @@ func newTargetState(spec TargetSpec, historyLen int) (*targetState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Name, err)
 	}
-	ts := &targetState{spec: spec, score: st, historyLen: historyLen}
+	ts := &targetState{spec: spec, score: st, historyLen: historyLen, stats: &TargetStats{}}
 	ts.index()
 	return ts, nil
 }
@@ -85,7 +86,7 @@ func (ts *targetState) index() {
 		for i, c := range specs {
 			idx[c.Name] = i
 			snaps[i] = CheckSnapshot{Name: c.Name, Protocol: c.Probe.Protocol, Address: c.Probe.Address,
-				Critical: c.Critical, Weight: c.Weight, Outcome: "pending"}
+				Critical: c.Critical, Weight: c.Weight, Outcome: "pending", Stats: NewCheckStats()}
 			if prev, ok := old[c.Name]; ok && prev.Protocol == c.Probe.Protocol {
 				snaps[i] = prev
 				snaps[i].Address, snaps[i].Critical, snaps[i].Weight = c.Probe.Address, c.Critical, c.Weight
@@ -160,6 +161,7 @@ func (ts *targetState) apply(r result) {
 			detail = errDetail(r.err)
 		}
 		_ = ts.score.ObserveGate(i, r.err == nil, detail, r.at) // i comes from gateIndex
+		ts.gates[i].Stats.Record(r.trace, r.err)
 		ts.gates[i] = ts.evidence(ts.gates[i], r, outcomeOf(r.err, nil, 0, 0, r.at))
 		return
 	}
@@ -177,6 +179,7 @@ func (ts *targetState) apply(r result) {
 		res.Reason = degradedReason(r.trace, degradedAfter, ts.spec.CertWarnBefore, r.at)
 	}
 	_ = ts.score.ObserveCheck(i, res) // i comes from checkIndex
+	ts.checks[i].Stats.Record(r.trace, r.err)
 	ts.checks[i] = ts.evidence(ts.checks[i], r, outcome)
 	if outcome == score.Degraded {
 		ts.checks[i].Reason = res.Reason
@@ -245,6 +248,7 @@ func (ts *targetState) evidence(prev CheckSnapshot, r result, outcome score.Outc
 
 func (ts *targetState) addTransition(tr Transition) {
 	ts.transitions = append(ts.transitions, tr)
+	ts.stats.Entered(tr.To)
 	if n := len(ts.transitions); n > maxTransitions {
 		ts.transitions = append([]Transition(nil), ts.transitions[n-maxTransitions:]...)
 	}
@@ -277,6 +281,7 @@ func (ts *targetState) snapshot() TargetSnapshot {
 		Interval:   Duration(ts.spec.Interval),
 		MaxAge:     Duration(ts.spec.maxAge()),
 		Maintained: ts.maintenance,
+		Stats:      ts.stats,
 		Gates:      append([]CheckSnapshot(nil), ts.gates...),
 		Checks:     append([]CheckSnapshot(nil), ts.checks...),
 		// The loop only appends to these or replaces them, so a capped reslice is immutable.

@@ -225,3 +225,22 @@ func (t *Trace) Notes() []Note {
 	defer t.mu.Unlock()
 	return append([]Note(nil), t.notes...)
 }
+
+// EachPhase calls f with each completed phase in order, without copying them.
+func (t *Trace) EachPhase(f func(Phase)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.phases {
+		f(p)
+	}
+}
+
+// CertNotAfter returns the leaf certificate expiry SetTLS recorded, or the zero time.
+func (t *Trace) CertNotAfter() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tlsInfo == nil {
+		return time.Time{}
+	}
+	return t.tlsInfo.CertNotAfter
+}
