@@ -47,7 +47,6 @@ func newWebHooks(cfg *config.Config, log *slog.Logger, faults web.FaultInjector,
 	m := web.NewMetrics(buildVersion())
 	webConfig := cfg.HTTP.WebConfigFile
 	return serverHooks{
-		observer: m,
 		ipc:      m,
 		reloaded: func(ok bool) { m.Reloaded(ok, time.Now()) },
 		web: func(d *daemon.Daemon, sock *ipc.Server) (func(ctx context.Context) error, error) {

@@ -2,112 +2,63 @@
 // the live status page, served through the exporter-toolkit so that TLS and basic auth work
 // as in every official exporter.
 //
-// Metrics is the bridge between the daemon and Prometheus: it implements daemon.Observer
-// (probe results, transitions, snapshots) and ipc.Observer (socket requests) and keeps every
-// series on its own prometheus.Registry. Nothing is registered globally.
+// Metrics is a prometheus.Collector that reads the daemon's current snapshot at scrape time
+// (docs/OBSERVABILITY.md, "Metrics"): nothing is pushed per probe result, and the series of
+// a target, check or gate exist exactly as long as the snapshot has it. Nothing is
+// registered globally.
 package web
 
 import (
 	"runtime"
-	"slices"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/probe"
-	"github.com/axprobe/axprobe/internal/score"
 )
 
 // PhaseTotal is the phase label of the whole probe's duration in
 // axprobe_probe_duration_seconds. Summing over phases must exclude it.
-const PhaseTotal = "total"
+const PhaseTotal = daemon.PhaseTotal
 
 // DurationBuckets are the buckets of axprobe_probe_duration_seconds: 1 ms to 10 s, dense
 // where mail listeners answer (a few ms on a LAN, a second or more when in trouble).
-func DurationBuckets() []float64 {
-	return []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-}
+func DurationBuckets() []float64 { return daemon.DurationBuckets() }
 
 // States lists the target states, the values of axprobe_state's state label and of
 // axprobe_transitions_total's to label.
-func States() []string {
-	return []string{string(score.Starting), string(score.Online), string(score.Offline), string(score.Maintenance)}
-}
+func States() []string { return daemon.States() }
 
-// Metrics holds every axprobe metric on its own registry. It is safe for concurrent use; its
-// Observer methods never block beyond a short mutex.
+// Metrics holds every axprobe metric on its own registry. The per-target, per-check and
+// per-gate series are collected from the Source's snapshot when Prometheus scrapes; the
+// socket's request counters and the reload gauges are updated as those events happen. Safe
+// for concurrent use.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg  *prometheus.Registry // everything
+	rest *prometheus.Registry // everything but the per-target series (exposition.go)
 
-	probeSuccess  *prometheus.GaugeVec     // target, check
-	probeDuration *prometheus.HistogramVec // target, check, phase
-	probeFailures *prometheus.CounterVec   // target, check, reason
-	checkHealth   *prometheus.GaugeVec     // target, check
-	certExpiry    *prometheus.GaugeVec     // target, check
-	delivery      *prometheus.HistogramVec // target, check: mail round trips only
-	confidence    *prometheus.GaugeVec     // target
-	monitorCode   *prometheus.GaugeVec     // target
-	state         *prometheus.GaugeVec     // target, state
-	transitions   *prometheus.CounterVec   // target, to
-	ipcRequests   *prometheus.CounterVec   // command, result
-	reloadOK      prometheus.Gauge
-	reloadOKTime  prometheus.Gauge
+	source atomic.Pointer[sourceBox] // nil until the daemon is attached
 
-	mu    sync.Mutex
-	known map[string]map[string]bool // target → check/gate names with series
+	ipcRequests  *prometheus.CounterVec // command, result
+	reloadOK     prometheus.Gauge
+	reloadOKTime prometheus.Gauge
 }
+
+type sourceBox struct{ Source }
 
 // NewMetrics returns the metrics of a daemon built as version, on a fresh registry that also
-// holds the Go and process collectors. The config counts as successfully loaded now.
+// holds the Go and process collectors. The config counts as successfully loaded now. Until
+// a Source is attached (New does it) the registry has no per-target series.
 func NewMetrics(version string) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		probeSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "axprobe_probe_success",
-			Help: "Whether the last probe of a check or local gate (vip, process, storage) succeeded (1) or failed (0).",
-		}, []string{"target", "check"}),
-		probeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "axprobe_probe_duration_seconds",
-			Help:    "Duration of each probe phase (connect, banner, starttls, auth, ...); phase=\"total\" is the whole probe.",
-			Buckets: DurationBuckets(),
-		}, []string{"target", "check", "phase"}),
-		probeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "axprobe_probe_failures_total",
-			Help: "Failed probes by reason.",
-		}, []string{"target", "check", "reason"}),
-		checkHealth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "axprobe_check_health",
-			Help: "A check's health: the mean of its recent results (1 ok, 0.5 degraded, 0 failed).",
-		}, []string{"target", "check"}),
-		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "axprobe_tls_cert_expiry_timestamp_seconds",
-			Help: "Expiry (Unix time) of the leaf certificate the last TLS probe of a check saw.",
-		}, []string{"target", "check"}),
-		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "axprobe_roundtrip_delivery_seconds",
-			Help:    "Time from a round-trip check's SMTP submission until the message was seen over IMAP.",
-			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
-		}, []string{"target", "check"}),
-		confidence: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "axprobe_confidence",
-			Help: "A target's confidence: the weighted mean of its checks' health, 0 to 1.",
-		}, []string{"target"}),
-		monitorCode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "axprobe_monitor_code",
-			Help: "The exit code axprobe monitor gives VCS for a target: 100 offline, 101-110 online, 200 intentional offline.",
-		}, []string{"target"}),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "axprobe_state",
-			Help: "1 for a target's current state (starting, online, offline, maintenance), 0 for the others.",
-		}, []string{"target", "state"}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "axprobe_transitions_total",
-			Help: "State changes of a target, by the state entered.",
-		}, []string{"target", "to"}),
+		reg:  prometheus.NewRegistry(),
+		rest: prometheus.NewRegistry(),
 		ipcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "axprobe_ipc_requests_total",
 			Help: "Requests on the Unix socket by command and result.",
@@ -120,7 +71,6 @@ func NewMetrics(version string) *Metrics {
 			Name: "axprobe_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful configuration load or reload.",
 		}),
-		known: map[string]map[string]bool{},
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "axprobe_build_info",
@@ -128,11 +78,11 @@ func NewMetrics(version string) *Metrics {
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 
-	m.reg.MustRegister(m.probeSuccess, m.probeDuration, m.probeFailures, m.checkHealth, m.certExpiry,
-		m.delivery, m.confidence, m.monitorCode, m.state, m.transitions, m.ipcRequests, m.reloadOK, m.reloadOKTime,
-		buildInfo,
+	others := []prometheus.Collector{m.ipcRequests, m.reloadOK, m.reloadOKTime, buildInfo,
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
+	m.rest.MustRegister(others...)
+	m.reg.MustRegister(append(others, snapshotCollector{m})...)
 
 	for _, c := range ipc.Commands() {
 		for _, r := range ipc.Results() {
@@ -145,6 +95,9 @@ func NewMetrics(version string) *Metrics {
 
 // Registry returns the registry every metric lives on, for the /metrics handler and tests.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Attach makes src the snapshot the per-target series are read from at each scrape.
+func (m *Metrics) Attach(src Source) { m.source.Store(&sourceBox{src}) }
 
 // Reloaded records the outcome of a configuration reload attempted at at.
 func (m *Metrics) Reloaded(ok bool, at time.Time) {
@@ -161,130 +114,246 @@ func (m *Metrics) Request(command, result string) {
 	m.ipcRequests.WithLabelValues(command, result).Inc()
 }
 
-// ProbeDone implements daemon.Observer: it records the probe's success, the duration of
-// each of its phases and of the whole probe, its failure reason and its certificate expiry.
-func (m *Metrics) ProbeDone(target, check string, _ bool, trace *probe.Trace, err error) {
-	m.ensure(target, check)
-	if err != nil {
-		m.probeSuccess.WithLabelValues(target, check).Set(0)
-		m.probeFailures.WithLabelValues(target, check, reasonLabel(err)).Inc()
-	} else {
-		m.probeSuccess.WithLabelValues(target, check).Set(1)
+// snapshotCollector is the prometheus.Collector of every per-target series. /metrics in
+// the text format writes the same series straight from the same walk (exposition.go);
+// other formats and tests gather them through this Collector.
+type snapshotCollector struct{ m *Metrics }
+
+func (c snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range families {
+		ch <- f.desc
 	}
-	if trace == nil {
+}
+
+func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	box := c.m.source.Load()
+	if box == nil {
 		return
 	}
-	for _, p := range trace.Phases() {
-		m.probeDuration.WithLabelValues(target, check, p.Name).Observe(p.Duration.Seconds())
-	}
-	m.probeDuration.WithLabelValues(target, check, PhaseTotal).Observe(trace.Elapsed().Seconds())
-	if d, ok := trace.Measure("delivery"); ok {
-		m.delivery.WithLabelValues(target, check).Observe(d.Seconds())
-	}
-	if tls := trace.TLS(); tls != nil && !tls.CertNotAfter.IsZero() {
-		m.certExpiry.WithLabelValues(target, check).Set(float64(tls.CertNotAfter.Unix()))
-	}
+	walk(box.Snapshot(), collectSink{ch})
 }
 
-// reasonLabel is err's reason, confined to the closed set so that no unbounded label value
-// can ever be created.
-func reasonLabel(err error) string {
-	r := probe.ReasonOf(err)
-	if slices.Contains(probe.Reasons(), r) {
-		return string(r)
+// family is one metric family read from the snapshot.
+type family struct {
+	name, help string
+	typ        string // gauge, counter, histogram
+	desc       *prometheus.Desc
+}
+
+func newFamily(name, typ, help string, labels ...string) *family {
+	return &family{name: name, help: help, typ: typ, desc: prometheus.NewDesc(name, help, labels, nil)}
+}
+
+// The families read from the snapshot, in the order walk emits them.
+var (
+	famConfidence = newFamily("axprobe_confidence", "gauge",
+		"A target's confidence: the weighted mean of its checks' health, 0 to 1.", "target")
+	famMonitorCode = newFamily("axprobe_monitor_code", "gauge",
+		"The exit code axprobe monitor gives VCS for a target: 100 offline, 101-110 online, 200 intentional offline.", "target")
+	famState = newFamily("axprobe_state", "gauge",
+		"1 for a target's current state (starting, online, offline, maintenance), 0 for the others.", "target", "state")
+	famTransitions = newFamily("axprobe_transitions_total", "counter",
+		"State changes of a target, by the state entered.", "target", "to")
+	famProbeSuccess = newFamily("axprobe_probe_success", "gauge",
+		"Whether the last probe of a check or local gate (vip, process, storage) succeeded (1) or failed (0).", "target", "check")
+	famCheckHealth = newFamily("axprobe_check_health", "gauge",
+		"A check's health: the mean of its recent results (1 ok, 0.5 degraded, 0 failed).", "target", "check")
+	famProbeFailures = newFamily("axprobe_probe_failures_total", "counter",
+		"Failed probes by reason.", "target", "check", "reason")
+	famProbeDuration = newFamily("axprobe_probe_duration_seconds", "histogram",
+		"Duration of the whole probe (phase=\"total\", with buckets) and of each of its phases (connect, banner, starttls, auth, ...; sum and count only).",
+		"target", "check", "phase")
+	famDelivery = newFamily("axprobe_roundtrip_delivery_seconds", "histogram",
+		"Time from a round-trip check's SMTP submission until the message was seen over IMAP.", "target", "check")
+	famCertExpiry = newFamily("axprobe_tls_cert_expiry_timestamp_seconds", "gauge",
+		"Expiry (Unix time) of the leaf certificate the last TLS probe of a check saw.", "target", "check")
+
+	families = []*family{famConfidence, famMonitorCode, famState, famTransitions, famProbeSuccess, famCheckHealth,
+		famProbeFailures, famProbeDuration, famDelivery, famCertExpiry}
+)
+
+// label is one label of a series. Series get their labels sorted by name.
+type label struct{ name, value string }
+
+// labels holds up to three labels without allocating.
+type labels struct {
+	n int
+	l [3]label
+}
+
+func labelsOf(ls ...label) labels {
+	var out labels
+	out.n = copy(out.l[:], ls)
+	return out
+}
+
+// sink receives the series of the snapshot, family by family.
+type sink interface {
+	value(f *family, ls labels, v float64)
+	// histogram emits h; with buckets false only its sum and count (and the +Inf bucket).
+	histogram(f *family, ls labels, h *daemon.Histogram, buckets bool)
+}
+
+// walk emits every per-target series of s, all of one family before the next: for each
+// target its confidence, code, state and transition counters; for each check and gate the
+// last probe's success (once it has a result), the health (checks), the failures by reason
+// (every reason, 0 until it happens), the whole probe's duration histogram and each phase's
+// sum and count, a round trip's delivery histogram and the last certificate expiry seen.
+// The cost is one pass per family over the snapshot: proportional to checks × phases,
+// whatever the number of results.
+func walk(s *daemon.Snapshot, out sink) {
+	type checkRef struct {
+		target, check string
+		c             *daemon.CheckSnapshot
+		isCheck       bool
+		stats         daemon.CheckStatsView
 	}
-	return string(probe.ReasonInternal)
-}
-
-// Transition implements daemon.Observer.
-func (m *Metrics) Transition(target string, tr daemon.Transition) {
-	m.transitions.WithLabelValues(target, tr.To).Inc()
-}
-
-// Published implements daemon.Observer: it sets the per-target and per-check gauges from the
-// snapshot, creates the series of new targets and checks, and deletes every series of the
-// targets, checks and gates the snapshot no longer has (after a config reload).
-func (m *Metrics) Published(s *daemon.Snapshot) {
-	present := map[string]map[string]bool{}
+	var refs []checkRef
 	for i := range s.Targets {
 		t := &s.Targets[i]
-		names := map[string]bool{}
-		present[t.Name] = names
-		m.confidence.WithLabelValues(t.Name).Set(t.Confidence)
-		m.monitorCode.WithLabelValues(t.Name).Set(float64(t.Code))
-		for _, st := range States() {
+		for j := range t.Checks {
+			refs = append(refs, checkRef{target: t.Name, check: t.Checks[j].Name, c: &t.Checks[j], isCheck: true, stats: t.Checks[j].Stats.View()})
+		}
+		for j := range t.Gates {
+			refs = append(refs, checkRef{target: t.Name, check: t.Gates[j].Name, c: &t.Gates[j], stats: t.Gates[j].Stats.View()})
+		}
+	}
+	states := States()
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		out.value(famConfidence, labelsOf(label{"target", t.Name}), t.Confidence)
+	}
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		out.value(famMonitorCode, labelsOf(label{"target", t.Name}), float64(t.Code))
+	}
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		for _, st := range states {
 			v := 0.0
 			if st == t.State {
 				v = 1
 			}
-			m.state.WithLabelValues(t.Name, st).Set(v)
-			m.transitions.WithLabelValues(t.Name, st)
-		}
-		for _, c := range t.Checks {
-			names[c.Name] = true
-			m.ensure(t.Name, c.Name)
-			m.checkHealth.WithLabelValues(t.Name, c.Name).Set(c.Health)
-		}
-		for _, g := range t.Gates {
-			names[g.Name] = true
-			m.ensure(t.Name, g.Name)
+			out.value(famState, labelsOf(label{"state", st}, label{"target", t.Name}), v)
 		}
 	}
-	m.forgetAbsent(present)
-}
-
-// ensure pre-creates the failure counter of every reason for a check, so that a rate or
-// increase over it is defined before its first failure.
-func (m *Metrics) ensure(target, check string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.known[target][check] {
-		return
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		for _, st := range states {
+			out.value(famTransitions, labelsOf(label{"target", t.Name}, label{"to", st}), float64(t.Stats.Transitions(st)))
+		}
 	}
-	if m.known[target] == nil {
-		m.known[target] = map[string]bool{}
-	}
-	m.known[target][check] = true
-	for _, r := range probe.Reasons() {
-		m.probeFailures.WithLabelValues(target, check, string(r))
-	}
-}
-
-// forgetAbsent deletes the series of every known target and check missing from present.
-func (m *Metrics) forgetAbsent(present map[string]map[string]bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for target, checks := range m.known {
-		if _, ok := present[target]; !ok {
-			labels := prometheus.Labels{"target": target}
-			for _, v := range m.targetVecs() {
-				v.DeletePartialMatch(labels)
+	for _, r := range refs {
+		if r.c.HasResult {
+			v := 0.0
+			if r.c.OK {
+				v = 1
 			}
-			delete(m.known, target)
-			continue
+			out.value(famProbeSuccess, labelsOf(label{"check", r.check}, label{"target", r.target}), v)
 		}
-		for check := range checks {
-			if present[target][check] {
-				continue
+	}
+	for _, r := range refs {
+		if r.isCheck {
+			out.value(famCheckHealth, labelsOf(label{"check", r.check}, label{"target", r.target}), r.c.Health)
+		}
+	}
+	reasons := probe.Reasons()
+	for _, r := range refs {
+		for k, reason := range reasons {
+			out.value(famProbeFailures, labelsOf(label{"check", r.check}, label{"reason", string(reason)}, label{"target", r.target}), float64(r.stats.Failures[k]))
+		}
+	}
+	for _, r := range refs {
+		for k := range r.stats.Phases {
+			p := &r.stats.Phases[k]
+			if p.Phase == PhaseTotal && p.Count() == 0 {
+				continue // no probe has finished yet
 			}
-			labels := prometheus.Labels{"target": target, "check": check}
-			for _, v := range m.checkVecs() {
-				v.DeletePartialMatch(labels)
-			}
-			delete(checks, check)
+			out.histogram(famProbeDuration, labelsOf(label{"check", r.check}, label{"phase", p.Phase}, label{"target", r.target}),
+				&p.Histogram, p.Phase == PhaseTotal)
+		}
+	}
+	for _, r := range refs {
+		if r.stats.Delivery != nil {
+			out.histogram(famDelivery, labelsOf(label{"check", r.check}, label{"target", r.target}), r.stats.Delivery, true)
+		}
+	}
+	for _, r := range refs {
+		if !r.stats.CertExpiry.IsZero() {
+			out.value(famCertExpiry, labelsOf(label{"check", r.check}, label{"target", r.target}), float64(r.stats.CertExpiry.Unix()))
 		}
 	}
 }
 
-// partialDeleter is what every metric vector has.
-type partialDeleter interface {
-	DeletePartialMatch(prometheus.Labels) int
+// collectSink turns the walk into prometheus.Metrics.
+type collectSink struct{ ch chan<- prometheus.Metric }
+
+func (c collectSink) value(f *family, ls labels, v float64) {
+	c.ch <- sample{f: f, labels: dtoLabels(ls), value: v}
 }
 
-func (m *Metrics) checkVecs() []partialDeleter {
-	return []partialDeleter{m.probeSuccess, m.probeDuration, m.probeFailures, m.checkHealth, m.certExpiry, m.delivery}
+func (c collectSink) histogram(f *family, ls labels, h *daemon.Histogram, buckets bool) {
+	c.ch <- histogram{f: f, labels: dtoLabels(ls), h: *h, buckets: buckets}
 }
 
-func (m *Metrics) targetVecs() []partialDeleter {
-	return append(m.checkVecs(), m.confidence, m.monitorCode, m.state, m.transitions)
+func dtoLabels(ls labels) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, ls.n)
+	for i := range ls.n {
+		out[i] = &dto.LabelPair{Name: proto.String(ls.l[i].name), Value: proto.String(ls.l[i].value)}
+	}
+	return out
+}
+
+// sample is a gauge or counter read from the snapshot.
+type sample struct {
+	f      *family
+	labels []*dto.LabelPair
+	value  float64
+}
+
+func (s sample) Desc() *prometheus.Desc { return s.f.desc }
+
+func (s sample) Write(out *dto.Metric) error {
+	out.Label = s.labels
+	v := s.value
+	if s.f.typ == "counter" {
+		out.Counter = &dto.Counter{Value: &v}
+	} else {
+		out.Gauge = &dto.Gauge{Value: &v}
+	}
+	return nil
+}
+
+// histogram is a classic histogram read from a daemon.Histogram (per-bucket counts, made
+// cumulative here); without buckets, only its sum and count.
+type histogram struct {
+	f       *family
+	labels  []*dto.LabelPair
+	h       daemon.Histogram
+	buckets bool
+}
+
+func (h histogram) Desc() *prometheus.Desc { return h.f.desc }
+
+func (h histogram) Write(out *dto.Metric) error {
+	out.Label = h.labels
+	count, sum := h.h.Count(), h.h.Sum
+	out.Histogram = &dto.Histogram{SampleCount: &count, SampleSum: &sum}
+	if !h.buckets {
+		return nil
+	}
+	n := len(h.h.Bounds)
+	buckets := make([]dto.Bucket, n)
+	ptrs := make([]*dto.Bucket, n)
+	cums := make([]uint64, n)
+	var cum uint64
+	for i := range n {
+		cum += h.h.Counts[i]
+		cums[i] = cum
+		buckets[i].CumulativeCount = &cums[i]
+		buckets[i].UpperBound = &h.h.Bounds[i] // shared, never modified
+		ptrs[i] = &buckets[i]
+	}
+	out.Histogram.Bucket = ptrs
+	return nil
 }

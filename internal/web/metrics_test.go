@@ -4,8 +4,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,18 +22,52 @@ import (
 )
 
 // snapshotOf builds a snapshot with one online target per name, each with the given checks
-// and a vip gate.
+// and a vip gate, every check and gate with its own empty stats.
 func snapshotOf(targets map[string][]string) *daemon.Snapshot {
 	s := &daemon.Snapshot{Version: "test", Published: time.Now()}
-	for name, checks := range targets {
-		t := daemon.TargetSnapshot{Name: name, State: "online", Code: 109, Confidence: 0.85,
-			Gates: []daemon.CheckSnapshot{{Name: "vip", Protocol: "vip", Outcome: "ok"}}}
-		for _, c := range checks {
-			t.Checks = append(t.Checks, daemon.CheckSnapshot{Name: c, Protocol: c, Health: 0.5, Outcome: "degraded"})
+	for _, name := range slices.Sorted(maps.Keys(targets)) {
+		t := daemon.TargetSnapshot{Name: name, State: "online", Code: 109, Confidence: 0.85, Stats: &daemon.TargetStats{},
+			Gates: []daemon.CheckSnapshot{{Name: "vip", Protocol: "vip", Outcome: "ok", Stats: daemon.NewCheckStats()}}}
+		for _, c := range targets[name] {
+			t.Checks = append(t.Checks, daemon.CheckSnapshot{Name: c, Protocol: c, Health: 0.5, Outcome: "degraded", Stats: daemon.NewCheckStats()})
 		}
 		s.Targets = append(s.Targets, t)
 	}
 	return s
+}
+
+// swapSource is a Source whose snapshot a test replaces, as the daemon's loop does.
+type swapSource struct {
+	p atomic.Pointer[daemon.Snapshot]
+}
+
+func (s *swapSource) Snapshot() *daemon.Snapshot { return s.p.Load() }
+
+// metricsOf returns metrics attached to a source holding snap.
+func metricsOf(version string, snap *daemon.Snapshot) (*Metrics, *swapSource) {
+	src := &swapSource{}
+	src.p.Store(snap)
+	m := NewMetrics(version)
+	m.Attach(src)
+	return m, src
+}
+
+// check returns the named check or gate of the named target in s.
+func check(t *testing.T, s *daemon.Snapshot, target, name string) *daemon.CheckSnapshot {
+	t.Helper()
+	ts, ok := s.Target(target)
+	if !ok {
+		t.Fatalf("no target %s", target)
+	}
+	for _, list := range [][]daemon.CheckSnapshot{ts.Checks, ts.Gates} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	t.Fatalf("no check %s/%s", target, name)
+	return nil
 }
 
 // value returns the value of the one series of name with exactly labels, failing the test
@@ -92,10 +129,17 @@ func traceWith(phases ...string) *probe.Trace {
 	return tr
 }
 
-func TestMetricsFromObserverCalls(t *testing.T) {
-	m := NewMetrics("v1.2.3")
+func TestMetricsFromSnapshot(t *testing.T) {
+	snap := snapshotOf(map[string][]string{"ax": {"smtp", "imap"}})
+	m, _ := metricsOf("v1.2.3", snap)
 	reg := m.Registry()
-	m.Published(snapshotOf(map[string][]string{"ax": {"smtp", "imap"}}))
+	// What the daemon's loop does with each result: record it in the check's stats and
+	// update the check's evidence in the next snapshot.
+	probeDone := func(name string, trace *probe.Trace, err error) {
+		c := check(t, snap, "ax", name)
+		c.Stats.Record(trace, err)
+		c.HasResult, c.OK = true, err == nil
+	}
 
 	// Every reason is pre-created at 0 for every check and gate.
 	for _, check := range []string{"smtp", "imap", "vip"} {
@@ -105,7 +149,7 @@ func TestMetricsFromObserverCalls(t *testing.T) {
 			}
 		}
 	}
-	if n := testutil.CollectAndCount(m.probeFailures); n != 3*len(probe.Reasons()) {
+	if n := testutil.CollectAndCount(reg, "axprobe_probe_failures_total"); n != 3*len(probe.Reasons()) {
 		t.Errorf("failure series = %d, want %d", n, 3*len(probe.Reasons()))
 	}
 	for _, st := range States() {
@@ -134,7 +178,10 @@ func TestMetricsFromObserverCalls(t *testing.T) {
 	expiry := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	ok := traceWith("connect", "banner", "starttls")
 	ok.SetTLS(tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{{NotAfter: expiry}}}, true)
-	m.ProbeDone("ax", "smtp", false, ok, nil)
+	if _, ok := lookup(t, reg, "axprobe_probe_success", map[string]string{"target": "ax", "check": "smtp"}); ok {
+		t.Error("probe_success exists before the check's first result")
+	}
+	probeDone("smtp", ok, nil)
 	if v := value(t, reg, "axprobe_probe_success", map[string]string{"target": "ax", "check": "smtp"}); v != 1 {
 		t.Errorf("success after ok = %v, want 1", v)
 	}
@@ -149,10 +196,10 @@ func TestMetricsFromObserverCalls(t *testing.T) {
 
 	// A failed probe counts under its reason; a gate failure under local; an error that is
 	// not a probe.Error still lands in the closed set.
-	m.ProbeDone("ax", "imap", false, traceWith("connect", "banner"), &probe.Error{Reason: probe.ReasonTimeout, Phase: "banner"})
-	m.ProbeDone("ax", "imap", false, nil, &probe.Error{Reason: probe.ReasonTimeout, Phase: "banner"})
-	m.ProbeDone("ax", "vip", true, nil, &probe.Error{Reason: probe.ReasonLocal, Phase: "vip"})
-	m.ProbeDone("ax", "smtp", false, nil, errors.New("something odd"))
+	probeDone("imap", traceWith("connect", "banner"), &probe.Error{Reason: probe.ReasonTimeout, Phase: "banner"})
+	probeDone("imap", nil, &probe.Error{Reason: probe.ReasonTimeout, Phase: "banner"})
+	probeDone("vip", nil, &probe.Error{Reason: probe.ReasonLocal, Phase: "vip"})
+	probeDone("smtp", nil, errors.New("something odd"))
 	for _, c := range []struct {
 		check, reason string
 		want          float64
@@ -166,11 +213,11 @@ func TestMetricsFromObserverCalls(t *testing.T) {
 	}
 
 	// Transitions, socket requests, reloads.
-	m.Transition("ax", daemon.Transition{From: "online", To: "offline", Reason: "imap failed"})
+	snap.Targets[0].Stats.Entered("offline")
 	if v := value(t, reg, "axprobe_transitions_total", map[string]string{"target": "ax", "to": "offline"}); v != 1 {
 		t.Errorf("transitions{to=offline} = %v, want 1", v)
 	}
-	if n := testutil.CollectAndCount(m.ipcRequests); n != len(ipc.Commands())*len(ipc.Results()) {
+	if n := testutil.CollectAndCount(reg, "axprobe_ipc_requests_total"); n != len(ipc.Commands())*len(ipc.Results()) {
 		t.Errorf("ipc series = %d, want every command × result pre-created", n)
 	}
 	m.Request("monitor", ipc.ResultOK)
@@ -192,16 +239,25 @@ func TestMetricsFromObserverCalls(t *testing.T) {
 	}
 }
 
-func TestMetricsReloadDeletesRemovedSeries(t *testing.T) {
-	m := NewMetrics("test")
+// TestMetricsFollowTheSnapshot: after a reload the series of removed targets, checks and
+// gates are gone and new ones exist, with no bookkeeping: a scrape shows what the current
+// snapshot has. Kept checks keep their counters (their stats carry over).
+func TestMetricsFollowTheSnapshot(t *testing.T) {
+	before := snapshotOf(map[string][]string{"ax": {"smtp", "imap"}, "old": {"pop3"}})
+	m, src := metricsOf("test", before)
 	reg := m.Registry()
-	m.Published(snapshotOf(map[string][]string{"ax": {"smtp", "imap"}, "old": {"pop3"}}))
-	m.ProbeDone("ax", "imap", false, traceWith("connect"), nil)
-	m.ProbeDone("old", "pop3", false, traceWith("connect"), nil)
-	m.Transition("old", daemon.Transition{From: "starting", To: "online"})
+	check(t, before, "ax", "smtp").Stats.Record(traceWith("connect"), &probe.Error{Reason: probe.ReasonAuth})
+	check(t, before, "ax", "imap").Stats.Record(traceWith("connect"), nil)
+	check(t, before, "old", "pop3").Stats.Record(traceWith("connect"), nil)
+	before.Targets[1].Stats.Entered("online")
+	if _, ok := lookup(t, reg, "axprobe_transitions_total", map[string]string{"target": "old", "to": "online"}); !ok {
+		t.Fatal("the test's first snapshot is not exported: it exercises nothing")
+	}
 
 	// After the reload: target old is gone, ax lost imap and gained cli.
-	m.Published(snapshotOf(map[string][]string{"ax": {"smtp", "cli"}}))
+	after := snapshotOf(map[string][]string{"ax": {"smtp", "cli"}})
+	check(t, after, "ax", "smtp").Stats = check(t, before, "ax", "smtp").Stats
+	src.p.Store(after)
 
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -222,15 +278,52 @@ func TestMetricsReloadDeletesRemovedSeries(t *testing.T) {
 	if _, ok := lookup(t, reg, "axprobe_probe_failures_total", map[string]string{"target": "ax", "check": "cli", "reason": "auth"}); !ok {
 		t.Error("the new check cli has no pre-created failure series")
 	}
-	if _, ok := lookup(t, reg, "axprobe_probe_failures_total", map[string]string{"target": "ax", "check": "smtp", "reason": "auth"}); !ok {
-		t.Error("the kept check smtp lost its failure series")
+	if v := value(t, reg, "axprobe_probe_failures_total", map[string]string{"target": "ax", "check": "smtp", "reason": "auth"}); v != 1 {
+		t.Errorf("the kept check smtp's auth failures = %v, want its count before the reload, 1", v)
+	}
+}
+
+// TestMetricsSizeBoundedByChecksAndPhases: /metrics has as many series after thousands of
+// results as after the first of each phase; results never add series.
+func TestMetricsSizeBoundedByChecksAndPhases(t *testing.T) {
+	snap := snapshotOf(map[string][]string{"ax": {"smtp", "imap"}})
+	m, _ := metricsOf("test", snap)
+	smtp := check(t, snap, "ax", "smtp")
+	smtp.HasResult = true
+	errs := []error{nil, &probe.Error{Reason: probe.ReasonTimeout, Phase: "banner"}, errors.New("an error that is not a probe.Error"),
+		&probe.Error{Reason: "made-up", Phase: "x"}}
+	count := func() int {
+		mfs, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "axprobe_") {
+				n += len(mf.GetMetric())
+			}
+		}
+		return n
+	}
+	for _, err := range errs {
+		smtp.Stats.Record(traceWith("connect", "banner", "auth"), err)
+	}
+	first := count()
+	for i := range 5000 {
+		smtp.Stats.Record(traceWith("connect", "banner", "auth"), errs[i%len(errs)])
+	}
+	if n := count(); n != first {
+		t.Errorf("%d axprobe series after 5,000 more results, %d before: results add series", n, first)
+	}
+	if v := value(t, m.Registry(), "axprobe_probe_duration_seconds", map[string]string{"target": "ax", "check": "smtp", "phase": "total"}); v != 5004 {
+		t.Errorf("total duration count = %v, want 5004", v)
 	}
 }
 
 func TestMetricsLint(t *testing.T) {
-	m := NewMetrics("test")
-	m.Published(snapshotOf(map[string][]string{"ax": {"smtp"}}))
-	m.ProbeDone("ax", "smtp", false, traceWith("connect"), nil)
+	snap := snapshotOf(map[string][]string{"ax": {"smtp"}})
+	m, _ := metricsOf("test", snap)
+	check(t, snap, "ax", "smtp").Stats.Record(traceWith("connect"), nil)
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
 		t.Fatal(err)
@@ -243,14 +336,15 @@ func TestMetricsLint(t *testing.T) {
 func goVersion() string { return runtime.Version() }
 
 func TestMetricsRoundTripDelivery(t *testing.T) {
-	m := NewMetrics("v1")
-	m.ProbeDone("ax", "smtp", false, traceWith("connect", "banner"), nil)
-	if n := testutil.CollectAndCount(m.delivery); n != 0 {
+	snap := snapshotOf(map[string][]string{"ax": {"smtp", "roundtrip"}})
+	m, _ := metricsOf("v1", snap)
+	check(t, snap, "ax", "smtp").Stats.Record(traceWith("connect", "banner"), nil)
+	if n := testutil.CollectAndCount(m.Registry(), "axprobe_roundtrip_delivery_seconds"); n != 0 {
 		t.Fatalf("a banner probe created %d delivery series", n)
 	}
 	tr := traceWith("submit", "queued", "delivered", "cleanup")
 	tr.SetMeasure("delivery", 1500*time.Millisecond)
-	m.ProbeDone("ax", "roundtrip", false, tr, nil)
+	check(t, snap, "ax", "roundtrip").Stats.Record(tr, nil)
 	want := `
 # HELP axprobe_roundtrip_delivery_seconds Time from a round-trip check's SMTP submission until the message was seen over IMAP.
 # TYPE axprobe_roundtrip_delivery_seconds histogram
@@ -268,7 +362,7 @@ axprobe_roundtrip_delivery_seconds_bucket{check="roundtrip",target="ax",le="+Inf
 axprobe_roundtrip_delivery_seconds_sum{check="roundtrip",target="ax"} 1.5
 axprobe_roundtrip_delivery_seconds_count{check="roundtrip",target="ax"} 1
 `
-	if err := testutil.CollectAndCompare(m.delivery, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "axprobe_roundtrip_delivery_seconds"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/axprobe/axprobe/internal/daemon"
@@ -91,14 +90,10 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("web config file %s: %w", opts.WebConfigFile, err)
 		}
 	}
+	opts.Metrics.Attach(opts.Source)
 	s := &Server{opts: opts, log: opts.Logger, tmpl: pageTemplate()}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(opts.Metrics.Registry(),
-		promhttp.HandlerFor(opts.Metrics.Registry(), promhttp.HandlerOpts{
-			ErrorLog:            slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),
-			MaxRequestsInFlight: 4,
-			Timeout:             10 * time.Second,
-		})))
+	mux.Handle("GET /metrics", opts.Metrics.metricsHandler(opts.Logger))
 	mux.HandleFunc("GET /status.json", s.statusJSON)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /{$}", s.page)

@@ -67,7 +67,7 @@ func startStack(t *testing.T, faults func(*mailtest.Axigen) FaultInjector) *stac
 		},
 	}
 	m := NewMetrics("stack-test")
-	d, err := daemon.New(daemon.Options{Targets: []daemon.TargetSpec{spec}, Observer: m, Version: "stack-test",
+	d, err := daemon.New(daemon.Options{Targets: []daemon.TargetSpec{spec}, Version: "stack-test",
 		HistoryEvery: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,8 @@ func TestScrapeOfRunningDaemonPassesPromtool(t *testing.T) {
 		`axprobe_probe_success{check="vip",target="axigen"} 1`,
 		`axprobe_state{state="online",target="axigen"} 1`,
 		`axprobe_probe_failures_total{check="pop3",reason="auth",target="axigen"} 0`,
-		`axprobe_probe_duration_seconds_bucket{check="smtp",phase="starttls",target="axigen",le="0.001"}`,
+		`axprobe_probe_duration_seconds_bucket{check="smtp",phase="total",target="axigen",le="0.001"}`,
+		`axprobe_probe_duration_seconds_count{check="smtp",phase="starttls",target="axigen"}`,
 		`axprobe_tls_cert_expiry_timestamp_seconds{check="imap",target="axigen"}`,
 		`axprobe_transitions_total{target="axigen",to="online"} 1`,
 		"go_goroutines", "process_open_fds",
