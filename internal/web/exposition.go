@@ -58,7 +58,7 @@ func (m *Metrics) metricsHandler(log *slog.Logger) http.Handler {
 		}
 		tw := &textSink{w: out, buf: make([]byte, 0, 64<<10)}
 		if box := m.source.Load(); box != nil {
-			walk(box.Snapshot(), tw)
+			walk(box.LiveSnapshot(), tw)
 		}
 		tw.flush()
 		for _, mf := range rest {

@@ -130,7 +130,7 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	if box == nil {
 		return
 	}
-	walk(box.Snapshot(), collectSink{ch})
+	walk(box.LiveSnapshot(), collectSink{ch})
 }
 
 // family is one metric family read from the snapshot.

@@ -41,7 +41,7 @@ type swapSource struct {
 	p atomic.Pointer[daemon.Snapshot]
 }
 
-func (s *swapSource) Snapshot() *daemon.Snapshot { return s.p.Load() }
+func (s *swapSource) LiveSnapshot() *daemon.Snapshot { return s.p.Load() }
 
 // metricsOf returns metrics attached to a source holding snap.
 func metricsOf(version string, snap *daemon.Snapshot) (*Metrics, *swapSource) {
