@@ -18,8 +18,11 @@ import (
 func main() {
 	// shim.Main already returns within its budget; this is the last line of defence if
 	// something blocks anyway: the process never outlives the budget plus a margin.
-	limit, code := shim.HardLimit(os.Args[1:])
+	limit, code, line := shim.HardLimit(os.Args[1:])
 	time.AfterFunc(limit, func() {
+		if line != "" {
+			fmt.Fprintln(os.Stdout, line)
+		}
 		fmt.Fprintf(os.Stderr, "axprobe-monitor: hard deadline of %s passed; exiting %d\n", limit, code)
 		os.Exit(code)
 	})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +20,12 @@ const maxStatusLine = 16 << 20
 // Monitor asks the daemon at the socket path for target's answer ("" = the only or first
 // target): one round trip, bounded by ctx. An ERR reply is a *ServerError; any other
 // failure (no socket, refused, deadline, malformed reply) is an error naming the socket.
-func Monitor(ctx context.Context, path, target string) (Answer, error) {
-	line, err := roundTrip(ctx, path, Request{Command: CmdMonitor, Target: target}, MaxAnswerLine)
+//
+// With trusted uids given, the process answering on the socket must run as one of them
+// (SO_PEERCRED, checked before anything is sent or read); otherwise Monitor returns a
+// *PeerError and reads nothing from it. docs/SECURITY.md says why the shim needs this.
+func Monitor(ctx context.Context, path, target string, trusted ...int) (Answer, error) {
+	line, err := roundTrip(ctx, path, Request{Command: CmdMonitor, Target: target}, MaxAnswerLine, trusted...)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -96,15 +101,45 @@ func replyBody(line, kind string) (string, error) {
 	return "", fmt.Errorf("reply %q is not %s", clip(rest, 64), kind)
 }
 
+// PeerError is a socket answered by a process of a uid the client does not trust: not
+// the daemon, whatever it says.
+type PeerError struct {
+	Path    string
+	UID     int   // the peer's uid; -1 when it could not be told
+	Trusted []int // the uids that were accepted
+}
+
+func (e *PeerError) Error() string {
+	who := "a process whose uid cannot be told"
+	if e.UID >= 0 {
+		who = "uid " + strconv.Itoa(e.UID)
+	}
+	return fmt.Sprintf("socket %s is answered by %s, not by the daemon's (uid %s); not trusting it", e.Path, who, uidList(e.Trusted))
+}
+
+func uidList(uids []int) string {
+	s := make([]string, len(uids))
+	for i, u := range uids {
+		s[i] = strconv.Itoa(u)
+	}
+	return strings.Join(s, " or ")
+}
+
 // roundTrip sends req and returns the reply line without its newline, reading at most
-// limit bytes. It never outlives ctx.
-func roundTrip(ctx context.Context, path string, req Request, limit int) (string, error) {
+// limit bytes. It never outlives ctx. With trusted uids, the peer must run as one of them.
+func roundTrip(ctx context.Context, path string, req Request, limit int, trusted ...int) (string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return "", fmt.Errorf("daemon at %s: %w", path, err)
 	}
 	defer conn.Close()
+	if len(trusted) > 0 {
+		_, uid, _ := peerCred(conn)
+		if !slices.Contains(trusted, uid) || uid < 0 {
+			return "", &PeerError{Path: path, UID: uid, Trusted: trusted}
+		}
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}

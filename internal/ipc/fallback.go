@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -59,7 +61,7 @@ func WriteFallback(path string, targets []FallbackTarget) error {
 	b.WriteString(fallbackHeader + "\n")
 	seen := make(map[string]bool, len(targets))
 	for i, t := range targets {
-		if err := t.validate(); err != nil {
+		if _, err := t.validate(); err != nil {
 			return fmt.Errorf("fallback target %d: %w", i, err)
 		}
 		if seen[t.Name] {
@@ -125,14 +127,16 @@ func writeAtomic(path string, data []byte) error {
 // ReadFallback reads the fallback file at path. It is strict about what it knows (the
 // header, each known key's value, keys before the first target, duplicate targets) and
 // ignores keys it does not know, so an older shim can read a newer daemon's file of the
-// same major version. Errors name the file and line. It reads at most 1 MiB.
-func ReadFallback(path string) ([]FallbackTarget, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("fallback %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFallbackFile+1))
+// same major version. Errors name the file and the line, never the file's content: the
+// shim runs as root, and a file planted in its place may be anyone's secret.
+//
+// It opens the file without following a symlink and without blocking (a FIFO or a device
+// cannot hang it), and refuses anything but a regular file with a single link, at most
+// 1 MiB. With trusted uids given, the file must be owned by one of them and writable by
+// nobody else (no group or world write bit): whoever can write it decides what the shim
+// checks. docs/SECURITY.md has the trust model.
+func ReadFallback(path string, trusted ...int) ([]FallbackTarget, error) {
+	data, err := readTrusted(path, maxFallbackFile, trusted)
 	if err != nil {
 		return nil, fmt.Errorf("fallback %s: %w", path, err)
 	}
@@ -143,8 +147,48 @@ func ReadFallback(path string) ([]FallbackTarget, error) {
 	return targets, nil
 }
 
+// readTrusted reads at most limit bytes of the regular file at path, as ReadFallback
+// describes; more than limit is an error. Errors never hold the content.
+func readTrusted(path string, limit int, trusted []int) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, errors.New("is a symbolic link; not following it")
+		}
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("is a %s, not a regular file", fileKind(fi))
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if st.Nlink != 1 {
+			return nil, fmt.Errorf("has %d hard links; the daemon writes it with one", st.Nlink)
+		}
+		if len(trusted) > 0 && !slices.Contains(trusted, int(st.Uid)) {
+			return nil, fmt.Errorf("is owned by uid %d, not by the daemon's (uid %s); not trusting it", st.Uid, uidList(trusted))
+		}
+	}
+	if len(trusted) > 0 && fi.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("has mode %04o: others than its owner can write it; not trusting it", fi.Mode().Perm())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if len(data) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
 // parseFallback parses a fallback file's content. Its errors start with ":<line>: " so the
-// caller can put the file name in front.
+// caller can put the file name in front, and quote nothing of the content but the names
+// of known keys.
 func parseFallback(data []byte) ([]FallbackTarget, error) {
 	if len(data) > maxFallbackFile {
 		return nil, fmt.Errorf(": larger than %d bytes", maxFallbackFile)
@@ -160,8 +204,8 @@ func parseFallback(data []byte) ([]FallbackTarget, error) {
 		if cur == nil {
 			return nil
 		}
-		if err := cur.validate(); err != nil {
-			return fmt.Errorf(":%d: %w", lineNo, err)
+		if field, err := cur.validate(); err != nil {
+			return fmt.Errorf(":%d: target %d: bad %s", lineNo, len(targets)+1, field)
 		}
 		targets = append(targets, *cur)
 		return nil
@@ -175,17 +219,17 @@ func parseFallback(data []byte) ([]FallbackTarget, error) {
 		}
 		key, value, ok := strings.Cut(line, "=")
 		if !ok {
-			return nil, fmt.Errorf(":%d: %q is not key=value", n, clip(line, 64))
+			return nil, fmt.Errorf(":%d: not a key=value line", n)
 		}
-		if strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return nil, fmt.Errorf(":%d: %s: value contains a control character", n, clip(key, 32))
+		if strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, fmt.Errorf(":%d: contains a control character", n)
 		}
 		if !sawHeader {
 			if key != "axprobe-fallback" {
 				return nil, fmt.Errorf(":%d: first line must be %q", n, fallbackHeader)
 			}
 			if value != "1" {
-				return nil, fmt.Errorf(":%d: format version %q not supported (want 1)", n, clip(value, 16))
+				return nil, fmt.Errorf(":%d: format version not supported (want 1)", n)
 			}
 			sawHeader = true
 			continue
@@ -195,18 +239,22 @@ func parseFallback(data []byte) ([]FallbackTarget, error) {
 				return nil, err
 			}
 			if names[value] {
-				return nil, fmt.Errorf(":%d: target %s listed twice", n, value)
+				return nil, fmt.Errorf(":%d: a target listed twice", n)
 			}
 			names[value] = true
 			cur = &FallbackTarget{Name: value}
 			seenKeys = make(map[string]bool)
 			continue
 		}
+		known := key == "vip" || key == "pidfile" || key == "process" || key == "port" || key == "interval"
+		if !known {
+			continue // a newer daemon's key
+		}
 		if cur == nil {
-			return nil, fmt.Errorf(":%d: %s before the first target=", n, clip(key, 32))
+			return nil, fmt.Errorf(":%d: %s before the first target=", n, key)
 		}
 		if key != "port" && seenKeys[key] {
-			return nil, fmt.Errorf(":%d: %s given twice for target %s", n, clip(key, 32), cur.Name)
+			return nil, fmt.Errorf(":%d: %s given twice for one target", n, key)
 		}
 		seenKeys[key] = true
 		switch key {
@@ -221,7 +269,7 @@ func parseFallback(data []byte) ([]FallbackTarget, error) {
 		case "interval":
 			d, err := time.ParseDuration(value)
 			if err != nil || d <= 0 {
-				return nil, fmt.Errorf(":%d: interval %q is not a positive duration", n, clip(value, 32))
+				return nil, fmt.Errorf(":%d: interval is not a positive duration", n)
 			}
 			cur.Interval = d
 		}
@@ -235,37 +283,39 @@ func parseFallback(data []byte) ([]FallbackTarget, error) {
 	return targets, nil
 }
 
-// validate checks that t can be written to and read back from a fallback file.
-func (t FallbackTarget) validate() error {
+// validate checks that t can be written to and read back from a fallback file. It returns
+// the bad field's name with an error that quotes the value (for the writer, whose values
+// are the daemon's own; the reader shows only the field).
+func (t FallbackTarget) validate() (string, error) {
 	if err := ValidTarget(t.Name); err != nil {
-		return err
+		return "target", err
 	}
 	for _, kv := range [][2]string{{"pidfile", t.PidFile}, {"process", t.Process}} {
 		if strings.ContainsFunc(kv[1], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return fmt.Errorf("target %s: %s %q contains a control character", t.Name, kv[0], kv[1])
+			return kv[0], fmt.Errorf("target %s: %s %q contains a control character", t.Name, kv[0], kv[1])
 		}
 	}
 	if t.VIP != "" {
 		if _, err := netip.ParseAddr(t.VIP); err != nil {
-			return fmt.Errorf("target %s: vip %q is not an IP address", t.Name, clip(t.VIP, 64))
+			return "vip", fmt.Errorf("target %s: vip %q is not an IP address", t.Name, clip(t.VIP, 64))
 		}
 	}
 	for _, p := range t.Ports {
 		host, port, err := net.SplitHostPort(p)
 		if err != nil || host == "" {
-			return fmt.Errorf("target %s: port %q is not host:port", t.Name, clip(p, 64))
+			return "port", fmt.Errorf("target %s: port %q is not host:port", t.Name, clip(p, 64))
 		}
 		if strings.ContainsFunc(host, func(r rune) bool { return r <= 0x20 || r >= 0x7f }) {
-			return fmt.Errorf("target %s: port %q: bad host", t.Name, clip(p, 64))
+			return "port", fmt.Errorf("target %s: port %q: bad host", t.Name, clip(p, 64))
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' || port[0] == '0' {
-			return fmt.Errorf("target %s: port %q: port must be 1-65535", t.Name, clip(p, 64))
+			return "port", fmt.Errorf("target %s: port %q: port must be 1-65535", t.Name, clip(p, 64))
 		}
 	}
 	if t.Interval < 0 {
-		return fmt.Errorf("target %s: interval %s is negative", t.Name, t.Interval)
+		return "interval", fmt.Errorf("target %s: interval %s is negative", t.Name, t.Interval)
 	}
-	return nil
+	return "", nil
 }
 
 // FindFallback returns the target named name from targets ("" = the first one).

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -94,16 +95,16 @@ func TestReadFallbackRejects(t *testing.T) {
 		{"", "no \"axprobe-fallback=1\" header"},
 		{"# only a comment\n", "no \"axprobe-fallback=1\" header"},
 		{"target=a\n", ":1: first line must be"},
-		{"axprobe-fallback=2\ntarget=a\n", `:1: format version "2" not supported`},
+		{"axprobe-fallback=2\ntarget=a\n", `:1: format version not supported`},
 		{head + "vip=10.0.0.1\n", ":2: vip before the first target="},
-		{head + "target=a\nvip=1.2.3.4\nvip=1.2.3.5\n", ":4: vip given twice for target a"},
-		{head + "target=a\ntarget=a\n", ":3: target a listed twice"},
-		{head + "target=a\nno equals sign\n", `:3: "no equals sign" is not key=value`},
-		{head + "target=a\ninterval=soon\n", `:3: interval "soon"`},
-		{head + "target=a\ninterval=0s\n", `:3: interval "0s"`},
-		{head + "target=a\nport=x\n", `port "x" is not host:port`},
-		{head + "target=a\npidfile=/a\x00b\n", "control character"},
-		{head + "target=\n", `target ""`},
+		{head + "target=a\nvip=1.2.3.4\nvip=1.2.3.5\n", ":4: vip given twice for one target"},
+		{head + "target=a\ntarget=a\n", ":3: a target listed twice"},
+		{head + "target=a\nno equals sign\n", `:3: not a key=value line`},
+		{head + "target=a\ninterval=soon\n", `:3: interval is not a positive duration`},
+		{head + "target=a\ninterval=0s\n", `:3: interval is not a positive duration`},
+		{head + "target=a\nport=x\n", `:4: target 1: bad port`},
+		{head + "target=a\npidfile=/a\x00b\n", ":3: contains a control character"},
+		{head + "target=\n", `:3: target 1: bad target`},
 		{head + "target=a\n" + strings.Repeat("#", maxFallbackFile), "larger than"},
 	} {
 		path := filepath.Join(t.TempDir(), "f")
@@ -127,4 +128,83 @@ func TestReadFallbackRejects(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Process != "axigen" {
 		t.Errorf("ReadFallback with an unknown key = %+v, %v", got, err)
 	}
+}
+
+// TestReadFallbackHostileFiles is issue 13's "the shim trusts whatever sits beside the
+// socket": a symlink (to a secret), a FIFO, a device, a hard link, a file others can write
+// and one owned by another user are refused, quickly, and no error quotes their content.
+func TestReadFallbackHostileFiles(t *testing.T) {
+	const secretLine = "root:$6$s3cr3t-hash:19000:0:99999:7:::"
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "shadow")
+	if err := os.WriteFile(secret, []byte(secretLine+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	valid := "axprobe-fallback=1\ntarget=a\nprocess=axigen\n"
+	me := os.Geteuid()
+	cases := []struct {
+		name  string
+		setup func(path string) error
+		want  string
+	}{
+		{"symlink to a secret", func(p string) error { return os.Symlink(secret, p) }, "symbolic link"},
+		{"symlink to /dev/zero", func(p string) error { return os.Symlink("/dev/zero", p) }, "symbolic link"},
+		{"FIFO", func(p string) error { return syscall.Mkfifo(p, 0o644) }, "not a regular file"},
+		{"directory", func(p string) error { return os.Mkdir(p, 0o755) }, "not a regular file"},
+		{"hard link to a secret", func(p string) error { return os.Link(secret, p) }, "2 hard links"},
+		{"group-writable", func(p string) error { return writeMode(p, valid, 0o664) }, "mode 0664"},
+		{"world-writable", func(p string) error { return writeMode(p, valid, 0o646) }, "mode 0646"},
+		{"a secret that is not a fallback file", func(p string) error { return writeMode(p, secretLine+"\n", 0o644) }, ":1: not a key=value line"},
+	}
+	if me == 0 {
+		cases = append(cases, struct {
+			name  string
+			setup func(path string) error
+			want  string
+		}{"owned by nobody", func(p string) error {
+			if err := writeMode(p, valid, 0o644); err != nil {
+				return err
+			}
+			return os.Chown(p, 65534, 65534)
+		}, "owned by uid 65534"})
+	} else {
+		t.Log("not root: the foreign-owner case runs only as root (CI runs it)")
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.sock.fallback")
+			if err := c.setup(path); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := ReadFallback(path, 0, me); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("ReadFallback hangs")
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("ReadFallback = %v, want an error containing %q", err, c.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "root:")) {
+				t.Errorf("the error quotes the file's content: %v", err)
+			}
+		})
+	}
+	// The same file, owned by a trusted uid and not writable by others, is read.
+	path := filepath.Join(dir, "good")
+	if err := writeMode(path, valid, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadFallback(path, 0, me); err != nil || len(got) != 1 {
+		t.Errorf("a good fallback file: %+v, %v", got, err)
+	}
+}
+
+func writeMode(path, content string, mode os.FileMode) error {
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode)
 }

@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -54,14 +55,28 @@ func FuzzParseAnswer(f *testing.F) {
 }
 
 // FuzzParseFallback: a fallback file the reader accepts can be written and read back to
-// the same targets.
+// the same targets; one it refuses gets an error that quotes none of its content (the
+// hostile cases: /etc/shadow or a key planted in the fallback file's place).
 func FuzzParseFallback(f *testing.F) {
 	f.Add([]byte("axprobe-fallback=1\ntarget=axigen\nvip=10.0.0.5\npidfile=/run/a.pid\nprocess=axigen\nport=10.0.0.5:25\ninterval=10s\n"))
 	f.Add([]byte("axprobe-fallback=1\r\ntarget=a\r\nx=y\r\ntarget=b\r\nport=[::1]:1\r\n"))
 	f.Add([]byte("# c\naxprobe-fallback=1\n"))
+	f.Add([]byte("root:$6$s3cr3t-hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"))
+	f.Add([]byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA=\n"))
+	f.Add([]byte("axprobe-fallback=1\ntarget=a\nvip=s3cr3t-value-here\n"))
+	f.Add([]byte("axprobe-fallback=1\ntarget=a\ninterval=s3cr3t-value-here\n"))
+	f.Add([]byte("axprobe-fallback=1\ntarget=s3cr3t$value\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		targets, err := parseFallback(data)
 		if err != nil {
+			msg := err.Error()
+			for _, line := range strings.Split(string(data), "\n") {
+				for _, part := range strings.FieldsFunc(line, func(r rune) bool { return r == '=' || r == '\r' }) {
+					if len(part) >= 12 && strings.Contains(msg, part) && !strings.Contains(fallbackHeader+" axprobe-fallback", part) {
+						t.Fatalf("error %q quotes content %q", msg, part)
+					}
+				}
+			}
 			return
 		}
 		path := t.TempDir() + "/f"

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,14 +35,32 @@ type Config struct {
 	Target        string        // target to ask for; "" = the daemon's only or first target
 	Timeout       time.Duration // overall budget, daemon round trip and fallback included
 	OnUnavailable string        // ModeDirect, ModeOffline or ModeUnknown
+	// DaemonUID is the uid the daemon runs as when not root (0: root). The process
+	// answering on the socket and the owner of the fallback file must be root, this uid or
+	// the shim's own (docs/SECURITY.md).
+	DaemonUID int
+}
+
+// Trusted returns the uids whose daemon and fallback file the shim believes: root, the
+// configured daemon uid and its own.
+func (c Config) Trusted() []int {
+	uids := []int{0}
+	for _, u := range []int{c.DaemonUID, os.Geteuid()} {
+		if u > 0 && !slices.Contains(uids, u) {
+			uids = append(uids, u)
+		}
+	}
+	return uids
 }
 
 // Parse reads the command line in either of two conventions:
 //
 //   - flags: --target NAME --socket PATH --timeout 2s --on-unavailable direct|offline|unknown
+//     --daemon-uid UID
 //   - VCS: "<resource> Name count values… Name count values…" (ArgListValues tuples, the
 //     first argument does not start with "-"). The attributes read are ProbeSocket,
-//     ProbeTarget, ProbeTimeout (a duration or whole seconds) and ProbeOnUnavailable;
+//     ProbeTarget, ProbeTimeout (a duration or whole seconds), ProbeOnUnavailable and
+//     ProbeDaemonUID;
 //     others (PidFile, AEPTimeout, …) are skipped.
 //
 // It returns flag.ErrHelp for -h/--help and an error naming the bad argument otherwise.
@@ -65,6 +85,7 @@ func parseFlags(cfg *Config, args []string) error {
 	fs.StringVar(&cfg.Socket, "socket", cfg.Socket, "")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "")
 	fs.StringVar(&cfg.OnUnavailable, "on-unavailable", cfg.OnUnavailable, "")
+	fs.IntVar(&cfg.DaemonUID, "daemon-uid", cfg.DaemonUID, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,7 +117,7 @@ func parseVCS(cfg *Config, args []string) error {
 			value = values[0]
 		default:
 			switch name {
-			case "ProbeSocket", "ProbeTarget", "ProbeTimeout", "ProbeOnUnavailable":
+			case "ProbeSocket", "ProbeTarget", "ProbeTimeout", "ProbeOnUnavailable", "ProbeDaemonUID":
 				return fmt.Errorf("VCS argument %s: want one value, got %d", name, count)
 			}
 			continue
@@ -118,6 +139,12 @@ func parseVCS(cfg *Config, args []string) error {
 			if value != "" {
 				cfg.OnUnavailable = value
 			}
+		case "ProbeDaemonUID":
+			uid, err := strconv.Atoi(value)
+			if err != nil {
+				return fmt.Errorf("VCS argument ProbeDaemonUID: %q is not a number", value)
+			}
+			cfg.DaemonUID = uid
 		}
 	}
 	return nil
@@ -150,6 +177,9 @@ func (c Config) validate() error {
 	if c.Socket == "" {
 		return errors.New("--socket: must not be empty")
 	}
+	if c.DaemonUID < 0 {
+		return fmt.Errorf("--daemon-uid %d: must be a uid, 0 or more", c.DaemonUID)
+	}
 	if c.Target != "" {
 		if err := ipc.ValidTarget(c.Target); err != nil {
 			return fmt.Errorf("--target: %w", err)
@@ -170,8 +200,14 @@ Flags:
   --target NAME           target to report; default: the daemon's only (or first) target
   --socket PATH           the daemon's socket (default /run/axprobe/axprobe.sock)
   --timeout DURATION      overall budget, never exceeded (default 2s, at most 60s)
+  --daemon-uid UID        the uid the daemon runs as, when not root (default 0). Only a
+                          process of root, this uid or the shim's own uid is believed on
+                          the socket (SO_PEERCRED), and the fallback file must be owned by
+                          one of them and writable by nobody else; anything else is
+                          treated as "the daemon cannot answer" / "no fallback file"
   --on-unavailable MODE   when the daemon cannot answer (no socket, no answer in time, an
-                          error, still starting, or a stale answer):
+                          error, still starting, a stale answer, or an impostor on the
+                          socket):
                             direct   check directly, from <socket>.fallback: the VIP is on
                                      this node, the process runs, every critical port
                                      accepts a TCP connection -> 110, else 100 (default)
@@ -179,7 +215,8 @@ Flags:
                             unknown  report 99
 
 VCS arguments (ArgList tuples, parsed by name, others ignored):
-  ProbeSocket, ProbeTarget, ProbeTimeout (seconds or a duration), ProbeOnUnavailable
+  ProbeSocket, ProbeTarget, ProbeTimeout (seconds or a duration), ProbeOnUnavailable,
+  ProbeDaemonUID
 
 Exit codes:
   100        offline

@@ -62,27 +62,46 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "axprobe-monitor: %v (see --help); exiting %d (unknown)\n", err, ExitUnknown)
 		return ExitUnknown
 	}
-	v := runWithin(cfg.Timeout+hardMargin, unavailableCode(cfg.OnUnavailable), func() verdict {
+	v := runWithin(cfg.Timeout+hardMargin, cfg.Target, unavailableCode(cfg.OnUnavailable), func() verdict {
 		return monitor(ctx, cfg)
 	})
 	if v.line != "" {
 		fmt.Fprintln(stdout, v.line)
 	}
+	// Notes carry text from the daemon, the fallback file and the network: escaped and
+	// capped, so that nothing reaches VCS's log or a terminal raw (docs/SECURITY.md).
 	for _, n := range v.notes {
-		fmt.Fprintln(stderr, "axprobe-monitor: "+n)
+		fmt.Fprintln(stderr, "axprobe-monitor: "+ipc.Sanitize(n, maxNote))
 	}
 	return v.code
 }
 
-// HardLimit returns how long cmd/axprobe-monitor lets the process live for args, and the
-// code it exits with if that passes: the budget plus a margin, and the code the
-// --on-unavailable mode gives when nothing could be checked.
-func HardLimit(args []string) (time.Duration, int) {
+// maxNote caps one stderr line of the shim.
+const maxNote = 2048
+
+// HardLimit returns how long cmd/axprobe-monitor lets the process live for args, the
+// code it exits with if that passes, and the stdout line it prints then: the budget plus a
+// margin, the code the --on-unavailable mode gives when nothing could be checked, and an
+// answer line saying so (whoever reads the monitor's output always gets one line).
+func HardLimit(args []string) (time.Duration, int, string) {
 	cfg, err := Parse(args)
 	if err != nil {
-		return DefaultTimeout + 2*hardMargin, ExitUnknown
+		return DefaultTimeout + 2*hardMargin, ExitUnknown, ""
 	}
-	return cfg.Timeout + 2*hardMargin, unavailableCode(cfg.OnUnavailable)
+	limit, code := cfg.Timeout+2*hardMargin, unavailableCode(cfg.OnUnavailable)
+	return limit, code, deadlineVerdict(limit, cfg.Target, code).line
+}
+
+// deadlineVerdict is the verdict when the hard deadline passed.
+func deadlineVerdict(limit time.Duration, target string, code int) verdict {
+	state := "offline"
+	if code == ExitUnknown {
+		state = "unknown"
+	}
+	why := fmt.Sprintf("hard deadline of %s passed; exiting %d", limit, code)
+	v := answerVerdict(target, code, state, why)
+	v.notes = append(v.notes, why)
+	return v
 }
 
 // unavailableCode is the code for "could not tell" under mode: unknown reports 99, the
@@ -95,8 +114,9 @@ func unavailableCode(mode string) int {
 }
 
 // runWithin runs fn in its own goroutine and returns its verdict, or, if fn has not
-// finished after limit, a verdict with code onTimeout. A panic in fn becomes code 99.
-func runWithin(limit time.Duration, onTimeout int, fn func() verdict) verdict {
+// finished after limit, a verdict for target with code onTimeout. A panic in fn becomes
+// code 99.
+func runWithin(limit time.Duration, target string, onTimeout int, fn func() verdict) verdict {
 	done := make(chan verdict, 1)
 	go func() { done <- safely(fn) }()
 	t := time.NewTimer(limit)
@@ -105,7 +125,7 @@ func runWithin(limit time.Duration, onTimeout int, fn func() verdict) verdict {
 	case v := <-done:
 		return v
 	case <-t.C:
-		return verdict{code: onTimeout, notes: []string{fmt.Sprintf("hard deadline of %s passed; exiting %d", limit, onTimeout)}}
+		return deadlineVerdict(limit, target, onTimeout)
 	}
 }
 
@@ -125,7 +145,7 @@ func monitor(ctx context.Context, cfg Config) verdict {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	askCtx, cancelAsk := context.WithTimeout(ctx, cfg.Timeout/2)
-	a, err := ipc.Monitor(askCtx, cfg.Socket, cfg.Target)
+	a, err := ipc.Monitor(askCtx, cfg.Socket, cfg.Target, cfg.Trusted()...)
 	cancelAsk()
 	if err == nil {
 		if why := unusable(a); why != "" {
@@ -196,7 +216,7 @@ func answerVerdict(target string, code int, state, reason string) verdict {
 // 110 or 100, the target's name and what it found.
 func direct(ctx context.Context, cfg Config) (int, string, string) {
 	path := ipc.FallbackPath(cfg.Socket)
-	targets, err := ipc.ReadFallback(path)
+	targets, err := ipc.ReadFallback(path, cfg.Trusted()...)
 	if err != nil {
 		return ExitOffline, cfg.Target, "cannot read the fallback file: " + err.Error()
 	}

@@ -19,7 +19,12 @@ import (
 	"github.com/axprobe/axprobe/internal/ipc"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(impostorEnv); sock != "" {
+		os.Exit(runImpostor(sock)) // re-executed as another user by TestImpostorSocket
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // source is a fake daemon Source that always gives one answer.
 type source struct{ answer ipc.Answer }
@@ -284,6 +289,8 @@ func TestUsage(t *testing.T) {
 		{"res", "ProbeSocket", "3", "a"},
 		{"res", "ProbeTimeout", "1", "forever"},
 		{"res", "ProbeTarget", "2", "a", "b"},
+		{"res", "ProbeDaemonUID", "1", "axigen"},
+		{"--daemon-uid", "-1"},
 	}
 	for _, args := range bad {
 		code, out, errOut := run(t, args...)
@@ -296,8 +303,8 @@ func TestUsage(t *testing.T) {
 func TestParseVCS(t *testing.T) {
 	cfg, err := Parse([]string{"axigen_res", "PidFile", "1", "/var/opt/axigen/run/axigen.pid",
 		"ProbeSocket", "1", "/run/x.sock", "ProbeTarget", "1", "axigen", "Empty", "0",
-		"Vector", "2", "a", "b", "ProbeTimeout", "1", "3", "ProbeOnUnavailable", "1", "offline", "AEPTimeout", "1", "60"})
-	want := Config{Resource: "axigen_res", Socket: "/run/x.sock", Target: "axigen", Timeout: 3 * time.Second, OnUnavailable: "offline"}
+		"Vector", "2", "a", "b", "ProbeTimeout", "1", "3", "ProbeOnUnavailable", "1", "offline", "AEPTimeout", "1", "60", "ProbeDaemonUID", "1", "998"})
+	want := Config{Resource: "axigen_res", Socket: "/run/x.sock", Target: "axigen", Timeout: 3 * time.Second, OnUnavailable: "offline", DaemonUID: 998}
 	if err != nil || cfg != want {
 		t.Errorf("Parse(VCS) = %+v, %v; want %+v", cfg, err, want)
 	}
@@ -315,14 +322,15 @@ func TestParseVCS(t *testing.T) {
 }
 
 func TestHardLimit(t *testing.T) {
-	if d, code := HardLimit([]string{"--timeout", "1s", "--on-unavailable", "unknown"}); d != time.Second+2*hardMargin || code != 99 {
-		t.Errorf("HardLimit(unknown) = %s, %d", d, code)
+	if d, code, line := HardLimit([]string{"--timeout", "1s", "--on-unavailable", "unknown", "--target", "axigen"}); d != time.Second+2*hardMargin || code != 99 ||
+		!strings.HasPrefix(line, "axprobe/1 code=99 state=unknown") || !strings.Contains(line, "target=axigen") {
+		t.Errorf("HardLimit(unknown) = %s, %d, %q", d, code, line)
 	}
-	if d, code := HardLimit([]string{"--bad"}); d != DefaultTimeout+2*hardMargin || code != 99 {
+	if d, code, _ := HardLimit([]string{"--bad"}); d != DefaultTimeout+2*hardMargin || code != 99 {
 		t.Errorf("HardLimit(bad flags) = %s, %d", d, code)
 	}
-	if _, code := HardLimit(nil); code != 100 {
-		t.Errorf("HardLimit(defaults) code %d, want 100", code)
+	if _, code, line := HardLimit(nil); code != 100 || !strings.Contains(line, "code=100 state=offline") || !strings.Contains(line, "hard deadline") {
+		t.Errorf("HardLimit(defaults) = %d, %q; want 100 and a line saying why", code, line)
 	}
 }
 
@@ -330,17 +338,20 @@ func TestHardLimit(t *testing.T) {
 func TestRunWithin(t *testing.T) {
 	release := make(chan struct{})
 	finished := make(chan struct{})
-	v := runWithin(time.Millisecond, 100, func() verdict {
+	v := runWithin(time.Millisecond, "axigen", 100, func() verdict {
 		defer close(finished)
 		<-release
 		return verdict{code: 110}
 	})
 	close(release)
 	<-finished
-	if v.code != 100 || len(v.notes) != 1 || !strings.Contains(v.notes[0], "hard deadline") {
+	// A stdout line too: VCS and people read one line from every run (issue 13: the shim
+	// printed none when its hard deadline fired).
+	if v.code != 100 || len(v.notes) != 1 || !strings.Contains(v.notes[0], "hard deadline") ||
+		!strings.HasPrefix(v.line, "axprobe/1 code=100 state=offline") || !strings.Contains(v.line, "target=axigen") {
 		t.Errorf("hung work: %+v", v)
 	}
-	v = runWithin(time.Minute, 100, func() verdict { panic("boom") })
+	v = runWithin(time.Minute, "", 100, func() verdict { panic("boom") })
 	if v.code != 99 || !strings.Contains(v.notes[0], "internal error: boom") {
 		t.Errorf("panicking work: %+v", v)
 	}
