@@ -64,6 +64,7 @@ type Target struct {
 	MaintenanceFile    string        `yaml:"maintenance_file"`  // while it exists the target is intentionally offline; "" for none
 	IntentionalOffline bool          `yaml:"intentional_offline"`
 	OnTransition       *Hook         `yaml:"on_transition"` // nil: run nothing on online/offline transitions
+	NodeHealth         *NodeHealth   `yaml:"node_health"`   // nil: push no Pacemaker node-health attribute
 	Interval           time.Duration `yaml:"interval"`      // time between probes of a healthy check
 	FastInterval       time.Duration `yaml:"fast_interval"` // time between probes after a failure
 	Timeout            time.Duration `yaml:"timeout"`       // hard deadline of one probe
@@ -93,6 +94,16 @@ type StorageGate struct {
 type Hook struct {
 	Command []string      `yaml:"command"` // argv, not a shell string
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// NodeHealth makes the daemon keep a Pacemaker node-health attribute up to date with
+// attrd_updater: green while the target is online at full confidence, yellow below it (or
+// in maintenance), red when it went offline while running on this node (docs/DEPLOY.md,
+// "Pacemaker node health").
+type NodeHealth struct {
+	Attribute    string        `yaml:"attribute"`     // "#health-..."; "" means "#health-<target name>"
+	Delay        time.Duration `yaml:"delay"`         // attrd dampening, whole seconds
+	AttrdUpdater string        `yaml:"attrd_updater"` // absolute path of attrd_updater
 }
 
 // Check is one listener to probe.

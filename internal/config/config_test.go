@@ -150,6 +150,30 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestNodeHealthDefaults: an empty node_health block turns the push on with the attribute
+// named after the target; without the block there is none.
+func TestNodeHealthDefaults(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "nh.yaml")
+	text := "targets:\n" +
+		"  - { name: mail-a, vip: 10.0.0.5, node_health: {}, checks: [{ name: smtp, protocol: smtp }] }\n" +
+		"  - { name: mail-b, vip: 10.0.0.6, checks: [{ name: smtp, protocol: smtp }] }\n"
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(file, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &NodeHealth{Attribute: "#health-mail-a", Delay: 5 * time.Second, AttrdUpdater: "/usr/sbin/attrd_updater"}
+	if got := c.Targets[0].NodeHealth; !reflect.DeepEqual(got, want) {
+		t.Errorf("node_health: {} gives %+v, want %+v", got, want)
+	}
+	if c.Targets[1].NodeHealth != nil {
+		t.Errorf("no node_health block gives %+v, want nil (off by default)", c.Targets[1].NodeHealth)
+	}
+	assertRoundTrip(t, c, nil)
+}
+
 func TestCheckDefaultsByProtocol(t *testing.T) {
 	for _, tc := range []struct {
 		protocol, tls string

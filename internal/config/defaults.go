@@ -53,6 +53,16 @@ func storageDefaults() map[string]any {
 	}
 }
 
+// nodeHealthDefaults apply to a target's node_health block when it is present; an empty
+// attribute becomes "#health-<target name>" in inherit.
+func nodeHealthDefaults() map[string]any {
+	return map[string]any{
+		"attribute":     "",
+		"delay":         5 * time.Second,
+		"attrd_updater": "/usr/sbin/attrd_updater",
+	}
+}
+
 // hookDefaults apply to a target's on_transition block when it is present.
 func hookDefaults() map[string]any {
 	return map[string]any{
@@ -130,8 +140,12 @@ const roundTripTimeoutMargin = 30 * time.Second
 // interval and timeout default to the target's (zero or "" means "the target's"), and its
 // host to the target's VIP. A round trip's timeout defaults to its deadline plus
 // roundTripTimeoutMargin instead, its imap_host to its host and its imap_port to the IMAP
-// port of its imap_tls.
+// port of its imap_tls. A node_health block without an attribute names it after the
+// target.
 func inherit(t *Target) {
+	if t.NodeHealth != nil && t.NodeHealth.Attribute == "" {
+		t.NodeHealth.Attribute = "#health-" + t.Name
+	}
 	for i := range t.Checks {
 		c := &t.Checks[i]
 		if c.Protocol == "roundtrip" && c.Timeout == 0 && c.Deadline > 0 {
@@ -173,6 +187,9 @@ func applyDefaults(raw map[string]any) {
 		}
 		if h, ok := t["on_transition"].(map[string]any); ok {
 			fill(h, hookDefaults())
+		}
+		if h, ok := t["node_health"].(map[string]any); ok {
+			fill(h, nodeHealthDefaults())
 		}
 		checks, _ := t["checks"].([]any)
 		for _, cv := range checks {

@@ -68,6 +68,17 @@ func (c *Config) validate() Problems {
 		c.Targets[i].validate(&ps, fmt.Sprintf("targets[%d]", i))
 	}
 	checkUnique(&ps, names, func(i int) string { return fmt.Sprintf("targets[%d]", i) })
+	attrs := map[string]int{} // node-health attribute → first target using it
+	for i, t := range c.Targets {
+		if t.NodeHealth == nil {
+			continue
+		}
+		if first, dup := attrs[t.NodeHealth.Attribute]; dup {
+			ps.add(fmt.Sprintf("targets[%d].node_health.attribute", i), fmt.Sprintf("%q is already targets[%d]'s: one attribute per target", t.NodeHealth.Attribute, first))
+			continue
+		}
+		attrs[t.NodeHealth.Attribute] = i
+	}
 	return ps
 }
 
@@ -107,6 +118,18 @@ func (t *Target) validate(ps *Problems, path string) {
 			checkAbs(ps, path+".on_transition.command[0]", h.Command[0])
 		}
 		checkPositive(ps, path+".on_transition.timeout", h.Timeout)
+	}
+	if h := t.NodeHealth; h != nil {
+		if !validHealthAttribute(h.Attribute) {
+			ps.add(path+".node_health.attribute", fmt.Sprintf("%q must be #health followed by up to 72 of a-z, A-Z, 0-9, _, - and . (Pacemaker reads only #health* attributes as node health)", h.Attribute))
+		}
+		if h.Delay < 0 || h.Delay > time.Hour || h.Delay%time.Second != 0 {
+			ps.add(path+".node_health.delay", fmt.Sprintf("%s must be whole seconds from 0s to 1h (attrd_updater --delay takes seconds)", formatDuration(h.Delay)))
+		}
+		if h.AttrdUpdater == "" {
+			ps.add(path+".node_health.attrd_updater", "required: the path of attrd_updater, e.g. /usr/sbin/attrd_updater")
+		}
+		checkAbs(ps, path+".node_health.attrd_updater", h.AttrdUpdater)
 	}
 
 	checkPositive(ps, path+".interval", t.Interval)
@@ -451,4 +474,20 @@ func validGroup(g string) bool {
 func validEnvName(n string) bool {
 	return n != "" && !strings.ContainsAny(n[:1], "0123456789") &&
 		strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == ""
+}
+
+// validHealthAttribute reports whether name is "#health" followed by at most 72 letters,
+// digits, '_', '-' or '.': a node attribute Pacemaker's node-health strategies read, and
+// safe as one argv element.
+func validHealthAttribute(name string) bool {
+	rest, ok := strings.CutPrefix(name, "#health")
+	if !ok || len(rest) > 72 {
+		return false
+	}
+	for _, r := range rest {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

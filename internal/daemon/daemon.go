@@ -58,7 +58,8 @@ type Daemon struct {
 	liveGates atomic.Pointer[liveSet]
 	noEvents  bool // tests: no kernel event sources, only the periodic gate probes
 
-	hooks sync.WaitGroup // on_transition commands in flight
+	hooks  sync.WaitGroup // on_transition commands in flight
+	health *healthPusher  // node-health attributes (targets with NodeHealth)
 }
 
 // result is one finished probe, tagged with the generation of the schedule that ran it so
@@ -105,6 +106,7 @@ func New(opts Options) (*Daemon, error) {
 		results: make(chan result, 64),
 		reloads: make(chan reloadRequest),
 		ready:   make(chan struct{}),
+		health:  newHealthPusher(opts.Logger),
 	}
 	d.snap.Store(&Snapshot{Version: opts.Version, Published: time.Now()})
 	return d, nil
@@ -169,6 +171,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer maintTick.Stop()
 	watchdog := newWatchdog()
 
+	d.health.configure(d.opts.Targets)
+	var pusher sync.WaitGroup
+	pusher.Go(func() { d.health.run(ctx) })
+	defer pusher.Wait() // after the loop and the workers: it deletes what it set
 	d.publish(state, time.Now())
 	defer func() {
 		stopWorkers()
@@ -205,6 +211,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			gen++
 			state = next
 			d.opts.Targets = req.targets
+			d.health.configure(req.targets)
 			stopWorkers = d.startWorkers(ctx, &workers, gen, req.targets)
 			d.publish(state, time.Now())
 			req.done <- nil
@@ -420,6 +427,7 @@ func (d *Daemon) publish(state *loopState, now time.Time) {
 // store makes s the current snapshot and tells the observer.
 func (d *Daemon) store(s *Snapshot) {
 	d.snap.Store(s)
+	d.health.observe(s)
 	if d.opts.Observer != nil {
 		d.opts.Observer.Published(s)
 	}

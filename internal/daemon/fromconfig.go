@@ -31,6 +31,10 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 			spec.OnTransition = t.OnTransition.Command
 			spec.OnTransitionTimeout = t.OnTransition.Timeout
 		}
+		if t.NodeHealth != nil {
+			spec.NodeHealth = &NodeHealthSpec{Attribute: t.NodeHealth.Attribute,
+				Delay: t.NodeHealth.Delay, AttrdUpdater: t.NodeHealth.AttrdUpdater}
+		}
 		if t.RequireLocalVIP {
 			spec.Gates = append(spec.Gates, CheckSpec{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: t.VIP}})
 		}

@@ -47,6 +47,8 @@ type TargetSpec struct {
 
 	OnTransition        []string      // argv run on every state change; empty: none
 	OnTransitionTimeout time.Duration // bound on OnTransition's run time
+
+	NodeHealth *NodeHealthSpec // nil: keep no Pacemaker node-health attribute
 }
 
 // interval returns the check's own interval or the target's.
