@@ -38,6 +38,7 @@ type Config struct {
 	HTTP                HTTP        `yaml:"http"`
 	Log                 Log         `yaml:"log"`
 	MaxConcurrentProbes int         `yaml:"max_concurrent_probes"` // probes in flight at once, all targets together
+	NodeName            string      `yaml:"node_name"`             // this node's name for on_transition's {node}; "" → the hostname
 	Targets             []Target    `yaml:"targets"`
 }
 
@@ -92,8 +93,10 @@ type StorageGate struct {
 
 // Hook is a command run when a target changes state.
 type Hook struct {
-	Command []string      `yaml:"command"` // argv, not a shell string
-	Timeout time.Duration `yaml:"timeout"`
+	Command []string      `yaml:"command"`  // argv, not a shell string; placeholders {node} {target} {from} {to} {reason}
+	Timeout time.Duration `yaml:"timeout"`  // bound on one run
+	MaxRuns int           `yaml:"max_runs"` // at most this many runs per Per (a flapping service must not flood the cluster)
+	Per     time.Duration `yaml:"per"`
 }
 
 // NodeHealth makes the daemon keep a Pacemaker node-health attribute up to date with

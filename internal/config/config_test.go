@@ -510,3 +510,19 @@ func writeConfig(t *testing.T, text string) string {
 	}
 	return file
 }
+
+// TestNodeNameDefaultsToHostname: one config file for every node; {node} is each node's
+// own name unless node_name says otherwise.
+func TestNodeNameDefaultsToHostname(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no hostname here")
+	}
+	c, err := Load(writeConfig(t, "targets:\n  - name: axigen\n    vip: 10.0.0.5\n    checks:\n      - { name: smtp, protocol: smtp }\n"), testEnv(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeName != host {
+		t.Errorf("node_name = %q, want the hostname %q", c.NodeName, host)
+	}
+}

@@ -66,7 +66,9 @@ func nodeHealthDefaults() map[string]any {
 // hookDefaults apply to a target's on_transition block when it is present.
 func hookDefaults() map[string]any {
 	return map[string]any{
-		"timeout": 10 * time.Second,
+		"timeout":  10 * time.Second,
+		"max_runs": 6,
+		"per":      time.Minute,
 	}
 }
 

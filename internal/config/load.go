@@ -75,6 +75,10 @@ func Load(path string, env []string, flags map[string]any) (*Config, error) {
 	for i := range c.Targets {
 		inherit(&c.Targets[i])
 	}
+	if c.NodeName == "" {
+		// The {node} placeholder's default: one config file serves every node.
+		c.NodeName, _ = os.Hostname()
+	}
 
 	problems := d.problems
 	for _, p := range c.validate() {

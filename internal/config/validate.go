@@ -35,6 +35,9 @@ func (c *Config) Validate() error {
 
 func (c *Config) validate() Problems {
 	var ps Problems
+	if len(c.NodeName) > 255 || strings.IndexFunc(c.NodeName, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		ps.add("node_name", fmt.Sprintf("%s must be at most 255 printable characters", sanitizeWord(c.NodeName)))
+	}
 	switch {
 	case c.Socket == "":
 		ps.add("socket", "required")
@@ -117,7 +120,17 @@ func (t *Target) validate(ps *Problems, path string) {
 		} else {
 			checkAbs(ps, path+".on_transition.command[0]", h.Command[0])
 		}
+		for i, arg := range h.Command {
+			if bad := unknownPlaceholder(arg); bad != "" {
+				ps.add(fmt.Sprintf("%s.on_transition.command[%d]", path, i),
+					fmt.Sprintf("unknown placeholder %s; known: {%s}", bad, strings.Join(HookPlaceholders, "} {")))
+			}
+		}
 		checkPositive(ps, path+".on_transition.timeout", h.Timeout)
+		if h.MaxRuns < 1 {
+			ps.add(path+".on_transition.max_runs", fmt.Sprintf("%d must be at least 1", h.MaxRuns))
+		}
+		checkPositive(ps, path+".on_transition.per", h.Per)
 	}
 	if h := t.NodeHealth; h != nil {
 		if !validHealthAttribute(h.Attribute) {
@@ -490,4 +503,36 @@ func validHealthAttribute(name string) bool {
 		}
 	}
 	return true
+}
+
+// HookPlaceholders are the words on_transition arguments may hold in braces; the daemon
+// substitutes them (internal/daemon.Placeholders, which a test keeps equal to this list).
+var HookPlaceholders = []string{"node", "target", "from", "to", "reason"}
+
+// unknownPlaceholder returns the first "{word}" in arg that is not a placeholder, or "".
+func unknownPlaceholder(arg string) string {
+	for rest := arg; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return ""
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return ""
+		}
+		word := rest[i+1 : i+j]
+		if !slices.Contains(HookPlaceholders, word) {
+			return sanitizeWord(rest[i : i+j+1])
+		}
+		rest = rest[i+j+1:]
+	}
+}
+
+// sanitizeWord keeps a config value quoted in an error short and printable.
+func sanitizeWord(s string) string {
+	const max = 40
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -58,8 +58,10 @@ type Daemon struct {
 	liveGates atomic.Pointer[liveSet]
 	noEvents  bool // tests: no kernel event sources, only the periodic gate probes
 
-	hooks  sync.WaitGroup // on_transition commands in flight
-	health *healthPusher  // node-health attributes (targets with NodeHealth)
+	health      *healthPusher          // node-health attributes (targets with NodeHealth)
+	hooks       sync.WaitGroup         // on_transition runners in flight
+	hookRunners map[string]*hookRunner // by target name; the loop goroutine's alone
+	runCtx      context.Context        // Run's context, for the hook runners
 }
 
 // result is one finished probe, tagged with the generation of the schedule that ran it so
@@ -107,6 +109,9 @@ func New(opts Options) (*Daemon, error) {
 		reloads: make(chan reloadRequest),
 		ready:   make(chan struct{}),
 		health:  newHealthPusher(opts.Logger),
+
+		hookRunners: map[string]*hookRunner{},
+		runCtx:      context.Background(),
 	}
 	d.snap.Store(&Snapshot{Version: opts.Version, Published: time.Now()})
 	return d, nil
@@ -161,6 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.runCtx = ctx
 	var workers sync.WaitGroup
 	gen := 0
 	stopWorkers := d.startWorkers(ctx, &workers, gen, d.opts.Targets)
@@ -366,8 +372,12 @@ func (d *Daemon) transition(ts *targetState, tr Transition) {
 		d.opts.Observer.Transition(ts.spec.Name, tr)
 	}
 	if len(ts.spec.OnTransition) > 0 {
-		spec := ts.spec
-		d.hooks.Go(func() { runHook(d.log, spec, tr) })
+		h := d.hookRunners[ts.spec.Name]
+		if h == nil {
+			h = newHookRunner(d.log)
+			d.hookRunners[ts.spec.Name] = h
+		}
+		h.submit(d.runCtx, &d.hooks, ts.spec, tr)
 	}
 }
 

@@ -30,11 +30,13 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 		if t.OnTransition != nil {
 			spec.OnTransition = t.OnTransition.Command
 			spec.OnTransitionTimeout = t.OnTransition.Timeout
+			spec.OnTransitionMaxRuns, spec.OnTransitionPer = t.OnTransition.MaxRuns, t.OnTransition.Per
 		}
 		if t.NodeHealth != nil {
 			spec.NodeHealth = &NodeHealthSpec{Attribute: t.NodeHealth.Attribute,
 				Delay: t.NodeHealth.Delay, AttrdUpdater: t.NodeHealth.AttrdUpdater}
 		}
+		spec.Node = cfg.NodeName
 		if t.RequireLocalVIP {
 			spec.Gates = append(spec.Gates, CheckSpec{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: t.VIP}})
 		}

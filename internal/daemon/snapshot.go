@@ -84,6 +84,8 @@ type Transition struct {
 	From   string    `json:"from"`
 	To     string    `json:"to"`
 	Reason string    `json:"reason"`
+
+	seq uint64 // set by the hook runner: the transition's number for AXPROBE_SEQ
 }
 
 // Point is one confidence sample for the status page's sparkline.

@@ -45,10 +45,14 @@ type TargetSpec struct {
 	MaintenanceFile    string // present → maintenance (intentional offline)
 	IntentionalOffline bool   // maintenance answers 200 instead of 100
 
-	OnTransition        []string      // argv run on every state change; empty: none
+	OnTransition        []string      // argv run on every state change (placeholders: Placeholders); empty: none
 	OnTransitionTimeout time.Duration // bound on OnTransition's run time
 
-	NodeHealth *NodeHealthSpec // nil: keep no Pacemaker node-health attribute
+	NodeHealth          *NodeHealthSpec // nil: keep no Pacemaker node-health attribute
+	OnTransitionMaxRuns int             // at most this many runs per OnTransitionPer; DefaultHookMaxRuns when 0
+	OnTransitionPer     time.Duration   // DefaultHookPer when 0
+
+	Node string // this node's name, for the {node} placeholder
 }
 
 // interval returns the check's own interval or the target's.
