@@ -1,36 +1,45 @@
 package faults
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// The failover nodes' schedule: short, so that 100 moves fit in about a minute.
+// The orderly case's schedule: short, so that its moves fit in well under a minute. The
+// one-step case runs at the default config (interval 10s, fast_interval 1s, timeout 3s,
+// rise 2, fall 7): what a new user gets.
 const (
 	foInterval = 200 * time.Millisecond
 	foFast     = 50 * time.Millisecond
 	foTimeout  = 150 * time.Millisecond
 	foRise     = 2
 	foFall     = 3
-	foMoves    = 100
+	foMoves    = 50
 	foVIP      = "10.213.0.100"
 	foBasePort = 2525 // the stand-in's six ports start here; the namespaces are ours alone
 )
 
-// Bounds of a move: the old node sees its gates fail at its next gate probe; the new node
-// needs the stand-in to start (it generates a certificate; foStartup), its gates to pass
-// at the next fast probe, and then rise good results.
+// Bounds of an orderly move: the old node sees its gates fail at once (live facts, kernel
+// events); the new node needs the stand-in to start (it generates a certificate;
+// foStartup), its gates to pass, and then rise good results.
 const foStartup = 500 * time.Millisecond
 
 var (
-	foBoundOffline = foInterval + foTimeout + slack
+	foBoundOffline = foTimeout + slack
 	foBoundOnline  = foStartup + foFast + foTimeout + foRise*(foInterval+foTimeout) + slack
+	// foBoundVIPGone is the goal for "the old node answers 100 after losing the VIP"; the
+	// answer reads the VIP at the moment it is given, so it is the first answer.
+	foBoundVIPGone = 50 * time.Millisecond
 )
 
 // foNode is one simulated cluster node: a network namespace with a veth leg, its own
@@ -43,16 +52,34 @@ type foNode struct {
 	daemon, standin      *proc
 }
 
+// TestTwoNodeFailover moves the service between two nodes, both monitors sampled all
+// along through the axprobe-monitor binary, and fails on any sample pair where both say
+// online (a VCS concurrency violation).
+//
+// The one-step case is the one that breaks a cached answer: the old node's VIP is removed
+// and its Axigen killed, and the new node takes the VIP and starts, all without waiting
+// for the old node to notice — a takeover after a crash, or a fast manual switch. The
+// orderly case stops the old node and waits for its 100 first, as VCS does.
 func TestTwoNodeFailover(t *testing.T) {
 	integration(t)
 	lookTool(t, "ip")
+	t.Run("one-step-default-schedule", func(t *testing.T) {
+		runFailover(t, "o", "", foMoves, true)
+	})
+	t.Run("orderly-short-schedule", func(t *testing.T) {
+		runFailover(t, "s", fmt.Sprintf("interval: %s\n    fast_interval: %s\n    timeout: %s\n    degraded_after: %s\n    window: 5\n    rise: %d\n    fall: %d\n    ",
+			foInterval, foFast, foTimeout, foTimeout, foRise, foFall), foMoves, false)
+	})
+}
+
+func runFailover(t *testing.T, tag, schedule string, moves int, oneStep bool) {
 	axprobe, standin := binary(t, "axprobe"), binary(t, "axigen-standin")
 	binary(t, "axprobe-monitor")
 	dir := shortDir(t)
 
-	id := os.Getpid() % 100000
-	a := &foNode{name: "A", ns: fmt.Sprintf("axf-a-%d", id), link: fmt.Sprintf("axfa%d", id), addr: "10.213.0.1/24"}
-	b := &foNode{name: "B", ns: fmt.Sprintf("axf-b-%d", id), link: fmt.Sprintf("axfb%d", id), addr: "10.213.0.2/24"}
+	id := os.Getpid() % 10000
+	a := &foNode{name: "A", ns: fmt.Sprintf("axf%s-a-%d", tag, id), link: fmt.Sprintf("ax%sa%d", tag, id), addr: "10.213.0.1/24"}
+	b := &foNode{name: "B", ns: fmt.Sprintf("axf%s-b-%d", tag, id), link: fmt.Sprintf("ax%sb%d", tag, id), addr: "10.213.0.2/24"}
 	for _, n := range []*foNode{a, b} {
 		run(t, "ip", "netns", "add", n.ns)
 		t.Cleanup(func() {
@@ -71,7 +98,7 @@ func TestTwoNodeFailover(t *testing.T) {
 		n.socket = filepath.Join(dir, strings.ToLower(n.name)+".sock")
 		n.pidfile = filepath.Join(dir, strings.ToLower(n.name)+".pid")
 		n.config = filepath.Join(dir, strings.ToLower(n.name)+".yaml")
-		if err := os.WriteFile(n.config, []byte(n.configYAML()), 0o644); err != nil {
+		if err := os.WriteFile(n.config, []byte(n.configYAML(schedule)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,8 +109,8 @@ func TestTwoNodeFailover(t *testing.T) {
 		n.daemon = startProc(t, "axprobe "+n.name, filepath.Join(dir, n.name+".log"),
 			"ip", "netns", "exec", n.ns, axprobe, "run", "--config", n.config)
 	}
-	waitCode(t, a, 20*time.Second, "A online", online)
-	waitCode(t, b, 20*time.Second, "B offline", func(c int) bool { return c == 100 })
+	waitCode(t, a, 60*time.Second, "A online", online)
+	waitCode(t, b, 60*time.Second, "B offline", func(c int) bool { return c == 100 })
 
 	// B reaches the service over the veth, and still reports offline: local truth only.
 	if out, err := runErr("ip", "netns", "exec", b.ns, axprobe, "probe",
@@ -104,36 +131,60 @@ func TestTwoNodeFailover(t *testing.T) {
 	w := startWatch(t, a, b)
 	var toOffline, toOnline []time.Duration
 	from, to := a, b
-	for i := range foMoves {
-		off, on := move(t, standin, dir, from, to)
-		if off > foBoundOffline {
-			t.Errorf("move %d: node %s offline %s after the stop, over the bound %s", i+1, from.name, off, foBoundOffline)
-		}
-		if on > foBoundOnline {
-			t.Errorf("move %d: node %s online %s after the start, over the bound %s", i+1, to.name, on, foBoundOnline)
+	for i := range moves {
+		var off, on time.Duration
+		if oneStep {
+			off, on = moveOneStep(t, standin, dir, from, to)
+			if off > foBoundVIPGone {
+				t.Logf("move %d: node %s answered 100 %s after losing the VIP, over the goal %s", i+1, from.name, off, foBoundVIPGone)
+			}
+		} else {
+			off, on = move(t, standin, dir, from, to)
+			if off > foBoundOffline {
+				t.Errorf("move %d: node %s offline %s after the stop, over the bound %s", i+1, from.name, off, foBoundOffline)
+			}
+			if on > foBoundOnline {
+				t.Errorf("move %d: node %s online %s after the start, over the bound %s", i+1, to.name, on, foBoundOnline)
+			}
 		}
 		toOffline, toOnline = append(toOffline, off), append(toOnline, on)
 		from, to = to, from
 	}
-	pairs, both := w.stop()
+	shimPairs, pairs, both := w.stop()
 	if both != "" {
 		t.Errorf("both nodes online at once: %s", both)
 	}
-	if pairs < foMoves {
-		t.Errorf("only %d samples of both monitors over %d moves", pairs, foMoves)
+	if shimPairs < moves || pairs < 10*moves {
+		t.Errorf("only %d axprobe-monitor and %d socket sample pairs over %d moves", shimPairs, pairs, moves)
 	}
 	offLo, offMed, offHi := durationStats(toOffline)
 	onLo, onMed, onHi := durationStats(toOnline)
+	if oneStep {
+		writeReport(t, "failover-one-step.md", fmt.Sprintf(`Two nodes in network namespaces joined by a veth pair; VIP %s; axigen-standin on the VIP;
+one axprobe daemon per node at the default schedule (interval 10s, fast_interval 1s, timeout 3s,
+rise 2, fall 7). %d one-step moves: remove the VIP on the old node, SIGKILL its stand-in, add the
+VIP on the new node and start the stand-in there, without waiting for the old node. Both nodes
+sampled all along, %d pairs through the axprobe-monitor binaries and %d pairs over the sockets:
+never both online.
+
+| measure | min | median | max | goal |
+|---|---|---|---|---|
+| VIP removed → old node's first answer of 100 | %s | %s | %s | %s |
+| stand-in started → new node online (101-110) | %s | %s | %s | — |
+`, foVIP, moves, shimPairs, pairs, us(offLo), us(offMed), us(offHi), ms(foBoundVIPGone), ms(onLo), ms(onMed), ms(onHi)))
+		return
+	}
 	writeReport(t, "failover.md", fmt.Sprintf(`Two nodes in network namespaces joined by a veth pair; VIP %s; axigen-standin on the VIP;
 one axprobe daemon per node (interval %s, fast_interval %s, timeout %s, rise %d, fall %d).
 %d moves (stop on the old node, remove the VIP, wait for its monitor to say 100 as VCS
-does, add the VIP on the new node, start there). Both monitors sampled %d times: never both online.
+does, add the VIP on the new node, start there). Both nodes sampled all along, %d pairs through
+the axprobe-monitor binaries and %d over the sockets: never both online.
 
 | measure | min | median | max | bound |
 |---|---|---|---|---|
 | stop → old node offline (100) | %s | %s | %s | %s |
 | start → new node online (101-110) | %s | %s | %s | %s |
-`, foVIP, foInterval, foFast, foTimeout, foRise, foFall, foMoves, pairs,
+`, foVIP, foInterval, foFast, foTimeout, foRise, foFall, moves, shimPairs, pairs,
 		ms(offLo), ms(offMed), ms(offHi), ms(foBoundOffline), ms(onLo), ms(onMed), ms(onHi), ms(foBoundOnline)))
 }
 
@@ -151,6 +202,38 @@ func move(t *testing.T, standin, dir string, from, to *foNode) (off, on time.Dur
 	started := time.Now()
 	to.startStandIn(t, standin, dir)
 	waitCode(t, to, 10*time.Second, to.name+" online", online)
+	return off, time.Since(started)
+}
+
+// moveOneStep moves the service in one step: the VIP leaves the old node and its stand-in
+// is killed, the new node takes the VIP and starts, nobody waiting for the old node. It
+// returns the time from the VIP's removal (the `ip addr del` returned) to the old node's
+// first answer of 100, and from the new stand-in's launch to the new node's online. The
+// next move starts only once the new node is online.
+func moveOneStep(t *testing.T, standin, dir string, from, to *foNode) (off, on time.Duration) {
+	t.Helper()
+	from.exec(t, "ip", "addr", "del", foVIP+"/32", "dev", from.link)
+	gone := time.Now()
+	offline := make(chan time.Duration, 1)
+	go func() { // the old node's answer, from the moment its VIP is gone
+		for time.Since(gone) < 10*time.Second {
+			if a, err := monitorCode(from.socket, "", time.Second); err == nil && a.Code == 100 {
+				offline <- time.Since(gone)
+				return
+			}
+		}
+		offline <- -1
+	}()
+	from.standin.signal(syscall.SIGKILL)
+	to.exec(t, "ip", "addr", "add", foVIP+"/32", "dev", to.link)
+	started := time.Now()
+	from.standin.wait(t, 5*time.Second)
+	to.startStandIn(t, standin, dir)
+	off = <-offline
+	if off < 0 {
+		t.Fatalf("node %s still not offline 10 s after losing the VIP", from.name)
+	}
+	waitCode(t, to, 60*time.Second, to.name+" online", online)
 	return off, time.Since(started)
 }
 
@@ -172,8 +255,8 @@ func (n *foNode) startStandIn(t *testing.T, standin, dir string) {
 }
 
 // configYAML: banner checks of the stand-in's mail listeners on the VIP, the VIP and
-// process gates.
-func (n *foNode) configYAML() string {
+// process gates, and the schedule keys given ("" for the defaults).
+func (n *foNode) configYAML(schedule string) string {
 	var checks strings.Builder
 	for i, name := range []string{"smtp", "imap", "pop3"} {
 		fmt.Fprintf(&checks, "      - name: %s\n        protocol: %s\n        port: %d\n", name, name, foBasePort+i)
@@ -188,15 +271,8 @@ targets:
     process:
       pidfile: %s
       name: axigen-standin
-    interval: %s
-    fast_interval: %s
-    timeout: %s
-    degraded_after: %s
-    window: 5
-    rise: %d
-    fall: %d
-    checks:
-%s`, n.socket, foVIP, n.pidfile, foInterval, foFast, foTimeout, foTimeout, foRise, foFall, checks.String())
+    %schecks:
+%s`, n.socket, foVIP, n.pidfile, schedule, checks.String())
 }
 
 // waitCode waits until the node's daemon answers a code satisfying ok and returns how long
@@ -209,48 +285,91 @@ func waitCode(t *testing.T, n *foNode, limit time.Duration, what string, ok func
 	})
 }
 
-// watch samples both nodes' monitors until stopped and remembers the first sample where
-// both said online.
+// watch samples both nodes until stopped, two ways at once: the axprobe-monitor binaries
+// in their namespaces (what VCS runs; a few pairs a second on a loaded machine) and the
+// daemons' sockets directly (the same answers, hundreds of pairs a second). It remembers
+// the first pair where both said online.
 type watch struct {
-	a, b  *foNode
-	quit  chan struct{}
-	wg    sync.WaitGroup
-	pairs int
-	both  string
+	quit chan struct{}
+	wg   sync.WaitGroup
+
+	mu               sync.Mutex
+	shimPairs, pairs int
+	both             string
 }
 
 func startWatch(t *testing.T, a, b *foNode) *watch {
-	w := &watch{a: a, b: b, quit: make(chan struct{})}
-	w.wg.Go(func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			ca, errA := monitorCode(a.socket, "", 200*time.Millisecond)
-			cb, errB := monitorCode(b.socket, "", 200*time.Millisecond)
-			if errA == nil && errB == nil {
-				w.pairs++
-				if online(ca.Code) && online(cb.Code) && w.both == "" {
-					w.both = fmt.Sprintf("A %d (%s), B %d (%s) at %s", ca.Code, ca.Reason, cb.Code, cb.Reason, time.Now().Format(time.StampMilli))
-				}
-			}
-			select {
-			case <-w.quit:
-				return
-			case <-tick.C:
-			}
+	w := &watch{quit: make(chan struct{})}
+	shimBin := binary(t, "axprobe-monitor")
+	w.sample(func() (int, int, string, bool) {
+		ca, cb := shimIn(shimBin, a), shimIn(shimBin, b)
+		return ca.code, cb.code, fmt.Sprintf("axprobe-monitor: A %d (%s), B %d (%s)", ca.code, ca.line, cb.code, cb.line), true
+	})
+	w.sample(func() (int, int, string, bool) {
+		ca, errA := monitorCode(a.socket, "", time.Second)
+		cb, errB := monitorCode(b.socket, "", time.Second)
+		if errA != nil || errB != nil {
+			return 0, 0, "", false
 		}
+		return ca.Code, cb.Code, fmt.Sprintf("socket: A %d (%s), B %d (%s)", ca.Code, ca.Reason, cb.Code, cb.Reason), false
 	})
 	t.Cleanup(func() { w.stop() })
 	return w
 }
 
+// sample runs take in a loop until stop; take returns both codes, a description, and
+// whether it was a shim pair (ok=false codes are not counted).
+func (w *watch) sample(take func() (a, b int, what string, shim bool)) {
+	w.wg.Go(func() {
+		for {
+			ca, cb, what, shim := take()
+			w.mu.Lock()
+			if what != "" {
+				if shim {
+					w.shimPairs++
+				} else {
+					w.pairs++
+				}
+				if online(ca) && online(cb) && w.both == "" {
+					w.both = what + " at " + time.Now().Format(time.StampMilli)
+				}
+			}
+			w.mu.Unlock()
+			select {
+			case <-w.quit:
+				return
+			case <-time.After(time.Millisecond): // pace, so the sampler leaves CPU to the daemons
+			}
+		}
+	})
+}
+
 // stop ends the sampling (once; later calls just return the result).
-func (w *watch) stop() (pairs int, both string) {
+func (w *watch) stop() (shimPairs, pairs int, both string) {
 	select {
 	case <-w.quit:
 	default:
 		close(w.quit)
 	}
 	w.wg.Wait()
-	return w.pairs, w.both
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.shimPairs, w.pairs, w.both
 }
+
+// shimIn runs axprobe-monitor in node n's namespace, as VCS would there, and returns its
+// exit code and line (code -1 when it could not be run). Safe off the test goroutine.
+func shimIn(shimBin string, n *foNode) shimResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.ns, shimBin, "--socket", n.socket, "--timeout", "1s")
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return shimResult{code: -1, line: err.Error()}
+	}
+	return shimResult{code: cmd.ProcessState.ExitCode(), line: strings.TrimSpace(string(out))}
+}
+
+// us formats a duration in microseconds for the tables.
+func us(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + " µs" }
