@@ -24,6 +24,7 @@ packages=(
 	resource-agents             # ocf-tester for the Pacemaker agent
 	hyperfine monitoring-plugins prometheus-blackbox-exporter # benchmarks and their peers
 	iproute2 nftables           # network namespaces and drop rules in the fault suite
+	rpm libxml2-utils curl      # the package test: rpm -qp*, OCF meta-data, /metrics
 )
 # The system instances' pid files, to tell whether one is running where systemd is not.
 declare -A pidfiles=(
