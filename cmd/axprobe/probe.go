@@ -77,7 +77,7 @@ func (f *probeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.serverName, "server-name", "", "`name` the certificate must be for (default: the URL's host)")
 	fs.BoolVar(&f.insecure, "insecure-skip-verify", false, "report the certificate but do not fail on it")
 	fs.StringVar(&f.user, "user", "", "log in as `name` (overrides the URL's user)")
-	fs.StringVar(&f.passFile, "password-file", "", "read the password from `file` (first line)")
+	fs.StringVar(&f.passFile, "password-file", "", "read the password from `file` (a regular file of at most 4096 bytes; one trailing newline is dropped)")
 	fs.StringVar(&f.passEnv, "password-env", "", "read the password from environment variable `VAR`")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "hard deadline for the whole probe")
 	fs.StringVar(&f.bannerRegex, "banner-regex", "", "the greeting must match this `regexp`")
@@ -219,16 +219,13 @@ func (f *probeFlags) password() (secret.Secret, error) {
 	case f.passFile != "" && f.passEnv != "":
 		return secret.Secret{}, errors.New("--password-file and --password-env: give only one")
 	case f.passFile != "":
-		b, err := os.ReadFile(f.passFile)
+		// The same reader as the config's password_file: regular files only, bounded,
+		// never blocking on a FIFO or a device (docs/SECURITY.md).
+		pw, err := secret.ReadFile(f.passFile)
 		if err != nil {
 			return secret.Secret{}, fmt.Errorf("--password-file: %w", err)
 		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
-			return secret.Secret{}, fmt.Errorf("--password-file %s: first line is empty", f.passFile)
-		}
-		return secret.New(line), nil
+		return pw, nil
 	case f.passEnv != "":
 		v, ok := os.LookupEnv(f.passEnv)
 		if !ok || v == "" {
@@ -294,24 +291,24 @@ func newProbeResult(spec probe.Spec, trace *probe.Trace, err error, elapsed time
 }
 
 func (r probeResult) writeTable(w io.Writer) {
-	fmt.Fprintf(w, "%s %s (tls %s)", r.Protocol, r.Address, r.TLSMode)
+	fmt.Fprintf(w, "%s %s (tls %s)", safe(r.Protocol), safe(r.Address), safe(r.TLSMode))
 	if r.IMAP != "" {
-		fmt.Fprintf(w, " → imap %s (tls %s)", r.IMAP, r.IMAPTLS)
+		fmt.Fprintf(w, " → imap %s (tls %s)", safe(r.IMAP), safe(r.IMAPTLS))
 	}
 	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PHASE\tDURATION")
 	for _, p := range r.Phases {
-		fmt.Fprintf(tw, "%s\t%s\n", p.Name, p.Duration.Round(time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%s\n", safe(p.Name), p.Duration.Round(time.Microsecond))
 	}
 	tw.Flush()
 	if len(r.Measures) > 0 || len(r.Notes) > 0 {
 		fmt.Fprintln(w)
 		for _, m := range r.Measures {
-			fmt.Fprintf(tw, "%s\t%s\n", strings.ToUpper(m.Name), m.Duration.Round(time.Microsecond))
+			fmt.Fprintf(tw, "%s\t%s\n", safe(strings.ToUpper(m.Name)), m.Duration.Round(time.Microsecond))
 		}
 		for _, n := range r.Notes {
-			fmt.Fprintf(tw, "%s\t%s\n", n.Name, n.Value)
+			fmt.Fprintf(tw, "%s\t%s\n", safe(n.Name), safe(n.Value))
 		}
 		tw.Flush()
 	}
@@ -320,9 +317,9 @@ func (r probeResult) writeTable(w io.Writer) {
 		if !r.TLS.Verified {
 			verified = "no"
 		}
-		fmt.Fprintf(w, "\nTLS   %s", r.TLS.Version)
+		fmt.Fprintf(w, "\nTLS   %s", safe(r.TLS.Version))
 		if !r.TLS.CertNotAfter.IsZero() {
-			fmt.Fprintf(w, ", certificate %q expires %s (in %s)", r.TLS.CertSubject,
+			fmt.Fprintf(w, ", certificate \"%s\" expires %s (in %s)", safe(r.TLS.CertSubject),
 				r.TLS.CertNotAfter.UTC().Format(time.RFC3339), time.Until(r.TLS.CertNotAfter).Round(time.Hour))
 		}
 		fmt.Fprintf(w, ", verified: %s\n", verified)
@@ -336,5 +333,5 @@ func (r probeResult) writeTable(w io.Writer) {
 	if r.Code != 0 {
 		verdict = fmt.Sprintf("%s (code %d)", verdict, r.Code)
 	}
-	fmt.Fprintf(w, "FAIL  %s\n", verdict)
+	fmt.Fprintf(w, "FAIL  %s\n", safe(verdict))
 }

@@ -78,12 +78,12 @@ func writeStatus(w io.Writer, snap *daemon.Snapshot, now time.Time) {
 		if !t.Updated.IsZero() {
 			age = now.Sub(t.Updated).Round(100*time.Millisecond).String() + " ago"
 		}
-		fmt.Fprintf(w, "%s  %s  code %d  confidence %.2f  (updated %s)\n", t.Name, strings.ToUpper(t.State), t.Code, t.Confidence, age)
-		fmt.Fprintf(w, "  %s\n", t.Reason)
+		fmt.Fprintf(w, "%s  %s  code %d  confidence %.2f  (updated %s)\n", safe(t.Name), safe(strings.ToUpper(t.State)), t.Code, t.Confidence, age)
+		fmt.Fprintf(w, "  %s\n", safe(t.Reason))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  KIND\tNAME\tADDRESS\tHEALTH\tLAST\tTOOK\tDETAIL")
 		for _, g := range t.Gates {
-			fmt.Fprintf(tw, "  gate\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Name, dash(g.Address), gateHealth(g), g.Outcome, took(g), detail(g))
+			fmt.Fprintf(tw, "  gate\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(g.Name), safe(dash(g.Address)), gateHealth(g), safe(g.Outcome), took(g), safe(detail(g)))
 		}
 		for _, c := range t.Checks {
 			name := c.Name
@@ -94,18 +94,25 @@ func writeStatus(w io.Writer, snap *daemon.Snapshot, now time.Time) {
 			if c.HasResult {
 				health = fmt.Sprintf("%.2f", c.Health)
 			}
-			fmt.Fprintf(tw, "  check\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(c.Address), health, c.Outcome, took(c), detail(c))
+			fmt.Fprintf(tw, "  check\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(name), safe(dash(c.Address)), health, safe(c.Outcome), took(c), safe(detail(c)))
 		}
 		tw.Flush()
 		if n := len(t.Transitions); n > 0 {
 			last := t.Transitions[n-1]
-			fmt.Fprintf(w, "  last change: %s → %s at %s: %s\n", last.From, last.To, last.At.Format(time.RFC3339), last.Reason)
+			fmt.Fprintf(w, "  last change: %s → %s at %s: %s\n", safe(last.From), safe(last.To), last.At.Format(time.RFC3339), safe(last.Reason))
 		}
 	}
 	if len(snap.Targets) > 0 {
 		fmt.Fprintln(w, "\n  * critical check")
 	}
 }
+
+// maxField caps one field of the status table or the probe report.
+const maxField = 512
+
+// safe escapes what a server or the daemon sent before it reaches a terminal: a banner,
+// an IMAP NO text or a certificate name may carry ESC sequences (docs/SECURITY.md).
+func safe(s string) string { return ipc.Sanitize(s, maxField) }
 
 func gateHealth(g daemon.CheckSnapshot) string {
 	switch {

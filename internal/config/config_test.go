@@ -397,7 +397,7 @@ func TestPasswordFileFIFODoesNotBlock(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skip("mkfifo:", err)
 	}
-	_, err := readPasswordFile(fifo)
+	_, err := secret.ReadFile(fifo)
 	if err == nil || err.Error() != fifo+" is not a regular file" {
 		t.Errorf("error %v, want %q", err, fifo+" is not a regular file")
 	}

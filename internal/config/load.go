@@ -3,15 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
@@ -21,9 +18,6 @@ import (
 
 	"github.com/axprobe/axprobe/internal/secret"
 )
-
-// maxPasswordSize bounds what Load reads from a password file.
-const maxPasswordSize = 4096
 
 // Load builds the configuration from its layers, each overriding the ones before:
 //
@@ -197,7 +191,7 @@ func (c *Config) readPasswords(env []string) Problems {
 			path := fmt.Sprintf("targets[%d].checks[%d].auth", ti, ci)
 			switch {
 			case filepath.IsAbs(a.PasswordFile) && a.PasswordEnv == "":
-				pw, err := readPasswordFile(a.PasswordFile)
+				pw, err := secret.ReadFile(a.PasswordFile)
 				if err != nil {
 					problems.add(path+".password_file", err.Error())
 					continue
@@ -214,42 +208,6 @@ func (c *Config) readPasswords(env []string) Problems {
 		}
 	}
 	return problems
-}
-
-// readPasswordFile reads a password from a regular file of at most maxPasswordSize bytes,
-// without one trailing newline. Errors name the file, never its content.
-func readPasswordFile(path string) (secret.Secret, error) {
-	// Look before opening: opening a device can have effects (a watchdog, a tape), and
-	// opening a FIFO waits for a writer.
-	if info, err := os.Stat(path); err != nil {
-		return secret.Secret{}, err
-	} else if !info.Mode().IsRegular() {
-		return secret.Secret{}, fmt.Errorf("%s is not a regular file", path)
-	}
-	// O_NONBLOCK and a second look in case the path was swapped after the first.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return secret.Secret{}, err
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
-		return secret.Secret{}, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPasswordSize+1))
-	if err != nil {
-		return secret.Secret{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxPasswordSize {
-		return secret.Secret{}, fmt.Errorf("%s is larger than %d bytes", path, maxPasswordSize)
-	}
-	pw := string(b)
-	if line, ok := strings.CutSuffix(pw, "\n"); ok {
-		pw = strings.TrimSuffix(line, "\r")
-	}
-	if pw == "" {
-		return secret.Secret{}, fmt.Errorf("%s is empty", path)
-	}
-	return secret.New(pw), nil
 }
 
 // lookupEnv finds name in env as os.Getenv would in the process environment.

@@ -18,7 +18,7 @@ func TestSanitize(t *testing.T) {
 		{"line\r\nbreak\ttab\x7f", 0, `line\r\nbreak\ttab\x7f`},
 		{"c1 \u009b2J bidi \u202eevil", 0, `c1 \u009b2J bidi \u202eevil`},
 		{"bad \xff\xfe utf8", 0, `bad \xff\xfe utf8`},
-		{`back\slash`, 0, `back\\slash`},
+		{`back\slash \x1b`, 0, `back\slash \x1b`},
 		{"Zürich mail", 0, "Zürich mail"},
 		{"0123456789", 10, "0123456789"},
 		{"01234567890", 10, "0123456..."},
@@ -53,7 +53,7 @@ func FuzzSanitize(f *testing.F) {
 		if limit > 0 && len(got) > max(limit, 4) {
 			t.Fatalf("Sanitize(%q, %d) is %d bytes", s, limit, len(got))
 		}
-		if limit <= 0 && isASCIIPrintable(s) && !strings.Contains(s, `\`) && got != s {
+		if limit <= 0 && isASCIIPrintable(s) && got != s {
 			t.Fatalf("Sanitize(%q) changed printable text to %q", s, got)
 		}
 	})

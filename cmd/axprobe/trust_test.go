@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/daemon"
+)
+
+// TestProbePasswordFileHostile is issue 13's "--password-file reads without a limit":
+// /dev/zero ran out of memory, a FIFO hung past --timeout. Both end at once, exit 2, with
+// the reason.
+func TestProbePasswordFileHostile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero"} {
+		type result struct {
+			code           int
+			stdout, stderr string
+		}
+		done := make(chan result, 1)
+		go func() {
+			var out, errOut bytes.Buffer
+			code := probeCommand(context.Background(), []string{"imap://probe@127.0.0.1:1", "--password-file", path, "--timeout", "2s"}, &out, &errOut)
+			done <- result{code, out.String(), errOut.String()}
+		}()
+		select {
+		case r := <-done:
+			if r.code != 2 || !strings.Contains(r.stderr, path+" is not a regular file") {
+				t.Errorf("--password-file %s: exit %d, stderr %q; want 2 and why", path, r.code, r.stderr)
+			}
+		case <-time.After(20 * time.Second): // --timeout is 2 s
+			t.Fatalf("--password-file %s: still running after 20 s", path)
+		}
+	}
+}
+
+// hostileBanner is what a server controls and a terminal must never get raw: ESC]0;
+// retitles the terminal, ESC[2J clears it, CSI (U+009B) is the one-byte ESC[.
+const hostileBanner = "\x1b]0;pwned\x07\x1b[2J\u009b31mgone"
+
+// TestProbeEscapesServerText: an Axigen CLI whose prompt carries terminal escapes (the
+// probe error quotes it raw: "first prompt is <...>"); `axprobe probe` shows them escaped.
+func TestProbeEscapesServerText(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { ln.Close(); wg.Wait() }()
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "Welcome to the CLI\r\n<"+hostileBanner+"> ")
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.Copy(io.Discard, c) // until the probe hangs up
+			c.Close()
+		}
+	})
+	code, stdout, stderr := runProbeCommand(t, "axigen-cli://"+ln.Addr().String(), "--timeout", "5s")
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (stdout %q, stderr %q)", code, stdout, stderr)
+	}
+	if strings.ContainsAny(stdout+stderr, "\x1b\x07\u009b") {
+		t.Errorf("raw control characters reach the terminal:\n%q", stdout)
+	}
+	if !strings.Contains(stdout, `\x1b]0;pwned\a\x1b[2J\u009b31mgone`) {
+		t.Errorf("the banner is not shown escaped:\n%s", stdout)
+	}
+}
+
+// TestStatusEscapes: `axprobe status` shows server-controlled text (a check's error, the
+// target's reason, a transition's reason) escaped.
+func TestStatusEscapes(t *testing.T) {
+	snap := &daemon.Snapshot{Targets: []daemon.TargetSnapshot{{
+		Name: "axigen", State: "offline", Code: 100, Reason: "smtp: " + hostileBanner,
+		Checks:      []daemon.CheckSnapshot{{Name: "imap", Address: "127.0.0.1:143", HasResult: true, Outcome: "auth", Error: "NO " + hostileBanner}},
+		Transitions: []daemon.Transition{{From: "online", To: "offline", Reason: hostileBanner}},
+	}}}
+	var out bytes.Buffer
+	writeStatus(&out, snap, time.Now())
+	if strings.ContainsAny(out.String(), "\x1b\x07\u009b") {
+		t.Errorf("raw control characters reach the terminal:\n%q", out.String())
+	}
+	if n := strings.Count(out.String(), `\x1b]0;pwned\a`); n != 3 {
+		t.Errorf("escaped banner shown %d times, want 3:\n%s", n, out.String())
+	}
+}

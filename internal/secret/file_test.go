@@ -1,0 +1,72 @@
+package secret
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct{ content, want string }{
+		{"hunter2\n", "hunter2"},
+		{"hunter2\r\n", "hunter2"},
+		{"hunter2", "hunter2"},
+		{"two\nlines\n", "two\nlines"},
+		{strings.Repeat("x", MaxFileSize), strings.Repeat("x", MaxFileSize)},
+	} {
+		s, err := ReadFile(write("pw", c.content))
+		if err != nil || s.Reveal() != c.want {
+			t.Errorf("ReadFile(%.20q) = %.20q, %v; want %.20q", c.content, s.Reveal(), err, c.want)
+		}
+	}
+	for _, c := range []struct{ content, want string }{
+		{"", "is empty"},
+		{"\n", "is empty"},
+		{strings.Repeat("s3cr3t", MaxFileSize), "larger than 4096 bytes"},
+	} {
+		_, err := ReadFile(write("bad", c.content))
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("ReadFile(%.20q) = %v, want an error containing %q and no content", c.content, err, c.want)
+		}
+	}
+}
+
+// TestReadFileHostile is issue 13's "--password-file reads without a limit": /dev/zero ran
+// out of memory and a FIFO hung past --timeout. Both, and a directory, end at once with
+// an error naming the path.
+func TestReadFileHostile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "zero-link")
+	if err := os.Symlink("/dev/zero", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/dev/zero", fifo, link, t.TempDir()} {
+		done := make(chan error, 1)
+		go func() { _, err := ReadFile(path); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != path+" is not a regular file" {
+				t.Errorf("ReadFile(%s) = %v, want %q", path, err, path+" is not a regular file")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ReadFile(%s) hangs", path)
+		}
+	}
+	if _, err := ReadFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("ReadFile(missing) succeeded")
+	}
+}
