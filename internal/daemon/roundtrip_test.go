@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func TestTargetsFromConfigRoundTrip(t *testing.T) {
 		IMAPAddress: "10.0.0.5:993", IMAPTLS: probe.TLSImplicit,
 		MailFrom: "axprobe@node1.example.com", MailTo: "axprobe-rt@example.com",
 		Deadline: time.Minute, MaxMessages: 100}
-	if rt.Probe != want || rt.Probe.Password.Reveal() != "pw" {
+	if !reflect.DeepEqual(rt.Probe, want) || rt.Probe.Password.Reveal() != "pw" {
 		t.Errorf("probe spec\n got %+v\nwant %+v", rt.Probe, want)
 	}
 	if rt.Critical || rt.Interval != 5*time.Minute || rt.Timeout != 90*time.Second {

@@ -66,7 +66,14 @@ type CheckSnapshot struct {
 	Error               string         `json:"error,omitempty"`
 	Phases              []probe.Phase  `json:"phases,omitempty"`
 	TLS                 *probe.TLSInfo `json:"tls,omitempty"`
-	Notes               []probe.Note   `json:"notes,omitempty"` // facts of the last run, e.g. a round trip's queue_id
+	Notes               []probe.Note   `json:"notes,omitempty"`  // facts of the last run, e.g. a round trip's queue_id or the CLI's version
+	Detail              string         `json:"detail,omitempty"` // why a degraded outcome is degraded, when the prober said (threshold, storage_low)
+
+	// Series is what a metrics check graded in its last run: each series' value and growth.
+	Series []probe.SeriesValue `json:"series,omitempty"`
+	// Capacity is the storage gate's last measure of the domain storage's free space and
+	// inodes; nil until one succeeds.
+	Capacity *probe.Capacity `json:"capacity,omitempty"`
 
 	// DeliverySeconds is a mail round trip's delivery latency (from the SMTP server's
 	// "queued" reply to the message seen over IMAP) in its last successful run; 0 until
@@ -76,6 +83,19 @@ type CheckSnapshot struct {
 	// Stats holds the check's cumulative figures for /metrics (failures by reason, phase
 	// durations). Unlike the rest of the snapshot it is live: every snapshot shares it.
 	Stats *CheckStats `json:"-"`
+}
+
+// AxigenVersion returns the Axigen version the target's CLI check last reported (its
+// "version" note), or "" when no CLI check has answered GET VERSION.
+func (t *TargetSnapshot) AxigenVersion() string {
+	for _, c := range t.Checks {
+		for _, n := range c.Notes {
+			if n.Name == "version" && c.Protocol == "cli" {
+				return n.Value
+			}
+		}
+	}
+	return ""
 }
 
 // Transition is one state change of a target.

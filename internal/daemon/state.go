@@ -162,7 +162,13 @@ func (ts *targetState) apply(r result) {
 		}
 		_ = ts.score.ObserveGate(i, r.err == nil, detail, r.at) // i comes from gateIndex
 		ts.gates[i].Stats.Record(r.trace, r.err)
-		ts.gates[i] = ts.evidence(ts.gates[i], r, outcomeOf(r.err, nil, 0, 0, r.at))
+		// A gate passes or fails; storage that runs low is shown as degraded (its trace says
+		// so) without changing the verdict.
+		outcome := outcomeOf(r.err, r.trace, 0, 0, r.at)
+		ts.gates[i] = ts.evidence(ts.gates[i], r, outcome)
+		if outcome == score.Degraded {
+			ts.gates[i].Reason, ts.gates[i].Detail = r.trace.Degraded()
+		}
 		return
 	}
 	i, ok := ts.checkIndex[r.check]
@@ -183,6 +189,9 @@ func (ts *targetState) apply(r result) {
 	ts.checks[i] = ts.evidence(ts.checks[i], r, outcome)
 	if outcome == score.Degraded {
 		ts.checks[i].Reason = res.Reason
+		if _, detail := r.trace.Degraded(); detail != "" {
+			ts.checks[i].Detail = detail
+		}
 	}
 }
 
@@ -195,8 +204,9 @@ func errDetail(err error) string {
 	return err.Error()
 }
 
-// outcomeOf grades a probe: failed on error; degraded when slower than degradedAfter or
-// when its certificate expires within certWarn; else OK.
+// outcomeOf grades a probe: failed on error; degraded when the prober said so (trace's
+// Degraded), when slower than degradedAfter or when its certificate expires within
+// certWarn; else OK.
 func outcomeOf(err error, trace *probe.Trace, degradedAfter, certWarn time.Duration, now time.Time) score.Outcome {
 	if err != nil {
 		return score.Failed
@@ -210,6 +220,9 @@ func outcomeOf(err error, trace *probe.Trace, degradedAfter, certWarn time.Durat
 func degradedReason(trace *probe.Trace, degradedAfter, certWarn time.Duration, now time.Time) string {
 	if trace == nil {
 		return ""
+	}
+	if reason, _ := trace.Degraded(); reason != "" {
+		return reason // the prober's own finding: a metrics threshold, storage running low
 	}
 	if degradedAfter > 0 && trace.Elapsed() > degradedAfter {
 		return "slow"
@@ -227,8 +240,10 @@ func (ts *targetState) evidence(prev CheckSnapshot, r result, outcome score.Outc
 	c.OK = r.err == nil
 	c.Outcome = outcome.String()
 	c.LastAt = r.at
-	c.Reason, c.Phase, c.Error = "", "", ""
+	c.Reason, c.Phase, c.Error, c.Detail = "", "", "", ""
 	if r.trace != nil {
+		c.Series = r.trace.Series()
+		c.Capacity = r.trace.Capacity()
 		c.Duration = Duration(r.trace.Elapsed())
 		c.Phases = r.trace.Phases()
 		c.TLS = r.trace.TLS()

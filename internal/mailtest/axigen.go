@@ -13,16 +13,20 @@ type AxigenOptions struct {
 	Users    map[string]string // login → password, for every listener
 	Certs    *Certs            // nil: generate a CA and a certificate for IP and Hostname into Dir
 	Dir      string            // where generated certificates go; required when Certs is nil
+	Version  string            // reported by the CLI and the IMAP greeting; DefaultVersion when empty
 }
 
 // Axigen is the six listeners of one fake Axigen node, on one IP with ephemeral ports.
 type Axigen struct {
 	SMTP, IMAP, POP3, WebMail, WebAdmin, CLI *Server
 	Certs                                    *Certs
+	// Reporting is the node's own state: the version its CLI reports and the metrics its
+	// WebAdmin serves at /metrics (basic auth of the users). Turn its knobs at run time.
+	Reporting *Reporting
 }
 
 // StartAxigen starts SMTP, IMAP and POP3 (each offering STARTTLS/STLS), WebMail and
-// WebAdmin (plain HTTP) and the CLI on o.IP. On any error it stops what it started.
+// WebAdmin (plain HTTP, with /metrics) and the CLI on o.IP, sharing one Reporting. On any error it stops what it started.
 func StartAxigen(o AxigenOptions) (*Axigen, error) {
 	if o.IP == "" {
 		o.IP = "127.0.0.1"
@@ -33,7 +37,7 @@ func StartAxigen(o AxigenOptions) (*Axigen, error) {
 	if net.ParseIP(o.IP) == nil {
 		return nil, fmt.Errorf("axigen: IP %q is not an IP address", o.IP)
 	}
-	a := &Axigen{Certs: o.Certs}
+	a := &Axigen{Certs: o.Certs, Reporting: NewReporting(o.Version)}
 	if a.Certs == nil {
 		if o.Dir == "" {
 			return nil, errors.New("axigen: Dir is required when Certs is nil")
@@ -45,11 +49,13 @@ func StartAxigen(o AxigenOptions) (*Axigen, error) {
 	}
 	opts := func(tls TLSMode) Options {
 		return Options{
-			Addr:     net.JoinHostPort(o.IP, "0"),
-			Hostname: o.Hostname,
-			TLS:      tls,
-			Cert:     a.Certs,
-			Users:    o.Users,
+			Addr:      net.JoinHostPort(o.IP, "0"),
+			Hostname:  o.Hostname,
+			TLS:       tls,
+			Cert:      a.Certs,
+			Users:     o.Users,
+			Version:   a.Reporting.Version(),
+			Reporting: a.Reporting,
 		}
 	}
 	steps := []struct {

@@ -51,6 +51,9 @@ func (p *cliProto) serve(c *conn) {
 		login:   func(user, password string) bool { return s.checkLogin(c.fault, user, password) },
 		version: s.opts.Version,
 	}
+	if s.opts.Reporting != nil {
+		cs.version = s.opts.Reporting.Version()
+	}
 	if err := runCLI(c, cs, s.opts.IdleTimeout); err != nil {
 		s.log.Debug("mailtest: cli session", "addr", s.addr, "err", err)
 	}

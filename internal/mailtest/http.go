@@ -37,8 +37,9 @@ const (
 // listener on net/http, with implicit TLS when opts.TLS is implicit.
 //
 // Healthy: GET or HEAD / answers 200 with header "Server: Axigen-Webmail" and WebMailPage
-// (also at /index.hsp), or "Server: Axigen-Webadmin" and WebAdminPage; other paths 404,
-// other methods 405. Faults: wrong banner answers every request 200 as nginx; reject
+// (also at /index.hsp), or "Server: Axigen-Webadmin" and WebAdminPage; a WebAdmin with
+// opts.Reporting also serves /metrics (basic auth of opts.Users; see Reporting); other
+// paths 404, other methods 405. Faults: wrong banner answers every request 200 as nginx; reject
 // banner answers every request 503 (Axigen's Server header); slow banner delays the first
 // answer; trickle sends every response one byte at a time; drop closes on the request's
 // first byte; reject auth changes nothing. Like every fault, these hold for connections
@@ -123,6 +124,8 @@ func (p *httpProto) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		h.Set("Allow", "GET, HEAD")
 		w.WriteHeader(http.StatusMethodNotAllowed)
+	case p.kind == KindWebAdmin && r.URL.Path == "/metrics" && p.srv.opts.Reporting != nil:
+		p.serveMetrics(w, r, fault)
 	case r.URL.Path == "/" || (p.kind == KindWebMail && r.URL.Path == "/index.hsp"):
 		fmt.Fprint(w, p.page)
 	default:

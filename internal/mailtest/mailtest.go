@@ -84,6 +84,9 @@ type Options struct {
 	Cert     *Certs            // required when TLS != none (use NewCerts)
 	Users    map[string]string // login → password; login succeeds only for these
 	Version  string            // Axigen version shown in IMAP greeting / CLI GET VERSION; "10.6.30" when empty
+	// Reporting, when set, is the node's own state: the CLI's GET VERSION answers its
+	// version (not Version), and a WebAdmin serves its metrics at /metrics.
+	Reporting *Reporting
 
 	// IdleTimeout bounds how long a session waits for the client's next command (POP3, CLI,
 	// SMTP, HTTP keep-alive); 5 minutes when zero. IMAP uses go-imap's own timeouts.

@@ -10,8 +10,13 @@ import (
 	"regexp"
 )
 
+// maxVersionLen bounds the version GET VERSION may report ("10.6.30"): it becomes a metric
+// label value.
+const maxVersionLen = 32
+
 // cliProber speaks to Axigen's administration CLI (port 7000): it waits for the "<login> "
-// prompt, asks GET VERSION (no credentials needed), optionally logs in, and says EXIT.
+// prompt, asks GET VERSION (no credentials needed; the version is kept as the trace's
+// "version" note), optionally logs in, and says EXIT.
 // Replies are detected by their trailing prompt, never by their wording, and each is read
 // into a buffer of at most maxCLIReply bytes.
 type cliProber struct {
@@ -63,9 +68,15 @@ func (p *cliProber) Probe(ctx context.Context, t *Trace) error {
 	if err != nil {
 		return err
 	}
-	if cliVersion(text) == "" {
+	version := cliVersion(text)
+	if version == "" {
 		return Fail(t, ReasonProtocol, 0, fmt.Errorf("GET VERSION answered %q, want a version|os|arch line", truncate(string(text))))
 	}
+	if len(version) > maxVersionLen {
+		return Fail(t, ReasonProtocol, 0, fmt.Errorf("GET VERSION answered a %d-character version, more than %d", len(version), maxVersionLen))
+	}
+	// Shown on the status page and exported as axprobe_axigen_version_info.
+	t.SetNote("version", version)
 
 	if p.spec.Username != "" {
 		t.Begin("auth")

@@ -36,13 +36,19 @@ const (
 	ReasonNotDelivered   Reason = "not_delivered"   // the message did not reach the probe mailbox within the deadline
 	ReasonIMAPLogin      Reason = "imap_login"      // the probe mailbox's IMAP login was rejected
 	ReasonCleanupFailed  Reason = "cleanup_failed"  // probe messages could not be removed, or the mailbox is over its limit
+
+	// Metrics check (protocol "metrics") only.
+	ReasonReportingOff  Reason = "reporting_off"  // /metrics answered 404 or an empty body: Axigen's Reporting service is off (or Axigen is older than 10.3.2)
+	ReasonSeriesMissing Reason = "series_missing" // a configured series is not in the scrape
+	ReasonThreshold     Reason = "threshold"      // a series (or its growth) is beyond its failed threshold
 )
 
 // Reasons returns every Reason, in a stable order.
 func Reasons() []Reason {
 	return []Reason{ReasonRefused, ReasonTimeout, ReasonClosed, ReasonBadBanner, ReasonTLS,
 		ReasonCert, ReasonAuth, ReasonProtocol, ReasonHTTPStatus, ReasonLocal, ReasonInternal,
-		ReasonSubmitRejected, ReasonNotDelivered, ReasonIMAPLogin, ReasonCleanupFailed}
+		ReasonSubmitRejected, ReasonNotDelivered, ReasonIMAPLogin, ReasonCleanupFailed,
+		ReasonReportingOff, ReasonSeriesMissing, ReasonThreshold}
 }
 
 // Error is the error every prober returns: why (Reason), where (Phase) and after how long.

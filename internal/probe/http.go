@@ -75,34 +75,7 @@ func newHTTP(spec Spec) (Prober, error) {
 // Probe implements Prober. Phases: connect, [tls,] banner (request sent until the first
 // byte of the answer), body; repeated per redirect when FollowRedirects is set.
 func (p *httpProber) Probe(ctx context.Context, t *Trace) error {
-	// A transport per run: its dialer records phases in this run's trace.
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dial(ctx, t, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			t.BeginBanner()
-			return conn, nil
-		},
-		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dial(ctx, t, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			spec := p.spec
-			spec.Address = addr // a redirect may lead elsewhere; ServerName still wins
-			tc, err := upgradeTLS(ctx, t, &spec, conn)
-			if err != nil {
-				_ = conn.Close()
-				return nil, err
-			}
-			t.BeginBanner()
-			return tc, nil
-		},
-		DisableKeepAlives:      true,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
+	tr := httpTransport(t, p.spec)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	if !p.spec.FollowRedirects {
@@ -142,6 +115,38 @@ func (p *httpProber) Probe(ctx context.Context, t *Trace) error {
 		return Fail(t, ReasonHTTPStatus, resp.StatusCode, fmt.Errorf("body (%d bytes read) does not match expect_body %q", len(body), p.body.String()))
 	}
 	return nil
+}
+
+// httpTransport returns a transport for one run whose dialer records the connect, tls and
+// banner phases in t and honours spec's TLS settings. It keeps no connection alive.
+func httpTransport(t *Trace, spec Spec) *http.Transport {
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, t, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			t.BeginBanner()
+			return conn, nil
+		},
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, t, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			spec := spec
+			spec.Address = addr // a redirect may lead elsewhere; ServerName still wins
+			tc, err := upgradeTLS(ctx, t, &spec, conn)
+			if err != nil {
+				_ = conn.Close()
+				return nil, err
+			}
+			t.BeginBanner()
+			return tc, nil
+		},
+		DisableKeepAlives:      true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
 }
 
 // checkHTTPPath accepts a request target that starts with "/" and holds no blanks or

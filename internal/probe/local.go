@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
+	"syscall"
 
 	"github.com/axprobe/axprobe/internal/local"
 )
@@ -77,22 +79,82 @@ func (g processGate) Probe(ctx context.Context, t *Trace) error {
 // storageGate checks that the shared storage is writable on this node and, when the Spec
 // says RequireMount, mounted (a plain directory there means the shared filesystem is not).
 // It keeps one local.Storage so that a write stuck on a hung filesystem is never joined by
-// another.
-type storageGate struct{ storage *local.Storage }
+// another. It also measures the filesystem's free space and inodes (capacity.go in
+// internal/local), records them in the trace and grades them: degraded under
+// DegradedFreePercent, failed under FailedFreePercent.
+type storageGate struct {
+	storage  *local.Storage
+	capacity *local.CapacityProbe
+	degraded float64
+	failed   float64
+}
 
 func newStorageGate(spec Spec) (Prober, error) {
 	if spec.StoragePath == "" {
 		return nil, errors.New("storage_path: required for the storage gate")
 	}
-	return storageGate{storage: &local.Storage{Path: spec.StoragePath, Canary: spec.StorageCanary, RequireMount: spec.RequireMount}}, nil
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"degraded_free_percent", spec.DegradedFreePercent}, {"failed_free_percent", spec.FailedFreePercent}} {
+		if !(p.v >= 0 && p.v <= 100) {
+			return nil, fmt.Errorf("%s: %v is not in 0-100", p.name, p.v)
+		}
+	}
+	return storageGate{
+		storage:  &local.Storage{Path: spec.StoragePath, Canary: spec.StorageCanary, RequireMount: spec.RequireMount},
+		capacity: &local.CapacityProbe{Path: spec.StoragePath},
+		degraded: spec.DegradedFreePercent,
+		failed:   spec.FailedFreePercent,
+	}, nil
 }
 
-// Probe fails when the path is not a mount point (if required), is not writable, or the
-// canary write does not finish before ctx's deadline.
+// Probe fails when the path is not a mount point (if required), is not writable, the
+// canary write does not finish before ctx's deadline, or free space or inodes are under
+// the failed percentage; it degrades the trace when they are under the degraded one.
 func (g storageGate) Probe(ctx context.Context, t *Trace) error {
 	t.Begin("storage")
 	if err := g.storage.Check(ctx); err != nil {
+		fail := Fail(t, ReasonLocal, 0, err)
+		if errors.Is(err, syscall.ENOSPC) {
+			// Full: the canary could not be written. Still show how full.
+			if c, cerr := g.capacity.Measure(ctx); cerr == nil {
+				t.SetCapacity(Capacity(c))
+			}
+		}
+		return fail
+	}
+	t.Begin("capacity")
+	c, err := g.capacity.Measure(ctx)
+	if err != nil {
 		return Fail(t, ReasonLocal, 0, err)
+	}
+	t.SetCapacity(Capacity(c))
+	return g.grade(t, c)
+}
+
+// grade compares the free space and inodes with the gate's percentages.
+func (g storageGate) grade(t *Trace, c local.Capacity) error {
+	type room struct {
+		what    string
+		percent float64
+		free    string
+	}
+	rooms := []room{{"space", c.FreeBytesPercent(), fmt.Sprintf("%d of %d bytes", c.FreeBytes, c.SizeBytes)}}
+	if p, ok := c.FreeInodesPercent(); ok {
+		rooms = append(rooms, room{"inodes", p, fmt.Sprintf("%d of %d inodes", c.FreeInodes, c.Inodes)})
+	}
+	var degraded []string
+	for _, r := range rooms {
+		switch {
+		case g.failed > 0 && r.percent < g.failed:
+			return Fail(t, ReasonLocal, 0, fmt.Errorf("storage %s: free %s %.2f%% (%s), below failed_free_percent %v", g.storage.Path, r.what, r.percent, r.free, g.failed))
+		case g.degraded > 0 && r.percent < g.degraded:
+			degraded = append(degraded, fmt.Sprintf("free %s %.2f%% (%s), below degraded_free_percent %v", r.what, r.percent, r.free, g.degraded))
+		}
+	}
+	if len(degraded) > 0 {
+		t.Degrade("storage_low", fmt.Sprintf("storage %s: %s", g.storage.Path, strings.Join(degraded, "; ")))
 	}
 	return nil
 }

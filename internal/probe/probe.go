@@ -1,5 +1,5 @@
 // Package probe holds one prober per protocol an Axigen node serves (SMTP, IMAP, POP3,
-// HTTP, the Axigen CLI, plain TCP) and the local gates that tell whether the service runs on
+// HTTP, the Axigen CLI, plain TCP, Axigen's own /metrics) and the local gates that tell whether the service runs on
 // this node (VIP, process, storage).
 //
 // Every prober has the same shape: Probe(ctx, trace) error. It honours ctx's deadline in
@@ -57,6 +57,12 @@ type Spec struct {
 	MaxMessages  int           // the mailbox may hold at most this many messages; 100 when zero
 	SubmitNoAuth bool          // submit without SMTP AUTH (a port that accepts local mail anonymously)
 
+	// Metrics check (protocol "metrics"): Address, TLS, CAFile, ServerName and
+	// InsecureSkipVerify as for http; Path defaults to "/metrics"; Username and Password are
+	// the WebAdmin basic-auth login. See docs/CONFIG.md.
+	Metrics      []MetricRule  // series to grade; at least one
+	GrowthWindow time.Duration // growth slopes span this much of the recent scrapes; 5m when zero
+
 	// Local gates.
 	VIP           string // address that must be plumbed on a local interface
 	PidFile       string // process gate: file holding the pid
@@ -64,11 +70,15 @@ type Spec struct {
 	StoragePath   string // storage gate: directory that must be writable
 	StorageCanary string // storage gate: canary file name inside StoragePath; a default when empty
 	RequireMount  bool   // storage gate: StoragePath must be a mount point
+	// Storage gate capacity: free space or free inodes under DegradedFreePercent grades the
+	// gate degraded, under FailedFreePercent fails it (0 disables either).
+	DegradedFreePercent float64
+	FailedFreePercent   float64
 }
 
 // Protocols lists the protocol names New accepts.
 func Protocols() []string {
-	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "roundtrip", "vip", "process", "storage"}
+	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "roundtrip", "metrics", "vip", "process", "storage"}
 }
 
 // New returns the prober for spec, or an error naming the bad field.
@@ -93,6 +103,8 @@ func New(spec Spec) (Prober, error) {
 		return newTCP(spec)
 	case "roundtrip":
 		return newRoundTrip(spec)
+	case "metrics":
+		return newMetrics(spec)
 	case "vip":
 		return newVIPGate(spec)
 	case "process":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -356,7 +357,7 @@ func TestParseURLRoundTrip(t *testing.T) {
 	}
 	want := Spec{Protocol: "roundtrip", Address: "mail.example.test:587", TLS: TLSNone, Username: "probe",
 		IMAPAddress: "imap.example.test:143", MailTo: "rt@example.test", MailFrom: "rt@example.test", Mailbox: "Probes"}
-	if spec != want {
+	if !reflect.DeepEqual(spec, want) {
 		t.Errorf("ParseURL\n got %+v\nwant %+v", spec, want)
 	}
 	spec, err = ParseURL("roundtrip://probe@[::1]?imap=[::1]:993&to=rt@example.test&from=ax@node1.example.test")

@@ -74,7 +74,7 @@ func checkUnusedFields(spec *Spec) error {
 		set       bool
 		protocols []string
 	}{
-		{"username", spec.Username != "", []string{"smtp", "imap", "pop3", "cli", "roundtrip"}},
+		{"username", spec.Username != "", []string{"smtp", "imap", "pop3", "cli", "roundtrip", "metrics"}},
 		{"banner_regex", spec.BannerRegex != "", []string{"smtp", "imap", "pop3", "cli"}},
 		{"helo_name", spec.HeloName != "", []string{"smtp", "roundtrip"}},
 		{"mailbox", spec.Mailbox != "", []string{"imap", "roundtrip"}},
@@ -85,11 +85,13 @@ func checkUnusedFields(spec *Spec) error {
 		{"deadline", spec.Deadline != 0, []string{"roundtrip"}},
 		{"max_messages", spec.MaxMessages != 0, []string{"roundtrip"}},
 		{"submit_no_auth", spec.SubmitNoAuth, []string{"roundtrip"}},
-		{"path", spec.Path != "", []string{"http"}},
+		{"path", spec.Path != "", []string{"http", "metrics"}},
 		{"expect_status", spec.ExpectStatus != 0, []string{"http"}},
 		{"expect_body", spec.ExpectBody != "", []string{"http"}},
 		{"expect_header", spec.ExpectHeader != "", []string{"http"}},
 		{"follow_redirects", spec.FollowRedirects, []string{"http"}},
+		{"series", len(spec.Metrics) > 0, []string{"metrics"}},
+		{"growth_window", spec.GrowthWindow != 0, []string{"metrics"}},
 	}
 	for _, f := range fields {
 		if f.set && !slices.Contains(f.protocols, p) {

@@ -36,6 +36,11 @@ type Trace struct {
 	measures  []Measure
 	notes     []Note
 	now       func() time.Time
+
+	// What a prober found besides success or failure (metrics check, storage gate).
+	degraded, degradedDetail string
+	series                   []SeriesValue
+	capacity                 *Capacity
 }
 
 // Measure is a named duration a prober reports besides its phases, when the interesting
@@ -243,4 +248,80 @@ func (t *Trace) CertNotAfter() time.Time {
 		return time.Time{}
 	}
 	return t.tlsInfo.CertNotAfter
+}
+
+// Degrade marks a successful probe as degraded: it worked, but what it found is worth a
+// warning (a mail queue above its threshold, storage running low). reason is a short
+// code ("threshold", "growth", "storage_low"), detail the human explanation. The first call
+// wins: probers grade their worst finding first.
+func (t *Trace) Degrade(reason, detail string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.degraded == "" {
+		t.degraded, t.degradedDetail = reason, detail
+	}
+}
+
+// Degraded returns what Degrade recorded: the reason ("" when the probe did not degrade
+// itself) and its detail.
+func (t *Trace) Degraded() (reason, detail string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.degraded, t.degradedDetail
+}
+
+// SeriesValue is one series a metrics check graded: its value in the last scrape and, once
+// two scrapes are known, its growth per minute over the check's window.
+type SeriesValue struct {
+	Name      string  `json:"name"` // as configured: queue_size, users_count{domain="example.com"}
+	Value     float64 `json:"value"`
+	Growth    float64 `json:"growth_per_minute"`
+	HasGrowth bool    `json:"has_growth"`
+}
+
+// SetSeries records one graded series, replacing an earlier value of the same name.
+func (t *Trace) SetSeries(v SeriesValue) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.series {
+		if t.series[i].Name == v.Name {
+			t.series[i] = v
+			return
+		}
+	}
+	t.series = append(t.series, v)
+}
+
+// Series returns a copy of the recorded series in the order they were first set, or nil.
+func (t *Trace) Series() []SeriesValue {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]SeriesValue(nil), t.series...)
+}
+
+// Capacity is what the storage gate found about the filesystem of the domain storage.
+// Inodes is 0 on filesystems that do not report inodes (btrfs, some NFS servers).
+type Capacity struct {
+	SizeBytes  uint64 `json:"size_bytes"`
+	FreeBytes  uint64 `json:"free_bytes"` // available to unprivileged users (Axigen runs as axigen)
+	Inodes     uint64 `json:"inodes"`
+	FreeInodes uint64 `json:"free_inodes"`
+}
+
+// SetCapacity records the storage capacity the probe measured.
+func (t *Trace) SetCapacity(c Capacity) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.capacity = &c
+}
+
+// Capacity returns what SetCapacity recorded, or nil.
+func (t *Trace) Capacity() *Capacity {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.capacity == nil {
+		return nil
+	}
+	c := *t.capacity
+	return &c
 }

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -25,7 +26,7 @@ func TestParseURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := ParseURL(tt.raw)
-		if err != nil || got != tt.want {
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("ParseURL(%q) = %+v, %v; want %+v", tt.raw, got, err, tt.want)
 		}
 	}
