@@ -158,8 +158,8 @@ func (t *Target) validate(ps *Problems, path string) {
 	if !(t.OfflineBelow >= 0 && t.OfflineBelow <= 1) { // also catches NaN
 		ps.add(path+".offline_below", fmt.Sprintf("%v is not in 0-1", t.OfflineBelow))
 	}
-	checkNotNegative(ps, path+".degraded_after", t.DegradedAfter)
-	checkNotNegative(ps, path+".cert_warn_before", t.CertWarnBefore)
+	checkNotNegative(ps, path+".degraded_after", t.DegradedAfter, maxDuration)
+	checkNotNegative(ps, path+".cert_warn_before", t.CertWarnBefore, maxCertWarn)
 
 	switch {
 	case len(t.Checks) == 0:
@@ -398,18 +398,36 @@ func checkAtLeast(ps *Problems, path string, n, minimum int) bool {
 	return false
 }
 
-// checkPositive reports a duration that is not above zero, and says whether it is fine.
+// maxDuration bounds every duration of the config but cert_warn_before: a day is longer
+// than any sensible probe interval, timeout or delivery deadline, and the bound keeps the
+// daemon's arithmetic on them (3 × (interval + timeout) for max_age) far from overflowing.
+// `interval: 1000000h` once made every MONITOR an error (issue 13).
+const maxDuration = 24 * time.Hour
+
+// maxCertWarn bounds cert_warn_before: ten years.
+const maxCertWarn = 10 * 365 * 24 * time.Hour
+
+// checkPositive reports a duration that is not above zero or above maxDuration, and says
+// whether it is fine.
 func checkPositive(ps *Problems, path string, d time.Duration) bool {
-	if d > 0 {
-		return true
+	switch {
+	case d <= 0:
+		ps.add(path, fmt.Sprintf("%s must be more than 0", formatDuration(d)))
+		return false
+	case d > maxDuration:
+		ps.add(path, fmt.Sprintf("%s is more than the maximum of %s", formatDuration(d), formatDuration(maxDuration)))
+		return false
 	}
-	ps.add(path, fmt.Sprintf("%s must be more than 0", formatDuration(d)))
-	return false
+	return true
 }
 
-func checkNotNegative(ps *Problems, path string, d time.Duration) {
-	if d < 0 {
+// checkNotNegative reports a duration below zero or above limit.
+func checkNotNegative(ps *Problems, path string, d, limit time.Duration) {
+	switch {
+	case d < 0:
 		ps.add(path, fmt.Sprintf("%s must not be negative", formatDuration(d)))
+	case d > limit:
+		ps.add(path, fmt.Sprintf("%s is more than the maximum of %s", formatDuration(d), formatDuration(limit)))
 	}
 }
 

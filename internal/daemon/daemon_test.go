@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/secret"
@@ -345,5 +346,26 @@ func TestCadence(t *testing.T) {
 		if !s.fast && (d < 9*time.Second || d > 11*time.Second) {
 			t.Fatalf("step %d: normal delay %s is not within ±10%% of %s", i, d, interval)
 		}
+	}
+}
+
+// TestMaxAgeDoesNotOverflow is issue 13's "a huge interval overflows max_age": with
+// interval 1000000h, 3 × (interval + timeout) wrapped negative and every MONITOR was an
+// error. The bound saturates instead, and the answer formats.
+func TestMaxAgeDoesNotOverflow(t *testing.T) {
+	huge := 1000000 * time.Hour
+	spec := TargetSpec{Interval: huge, Timeout: huge, Checks: []CheckSpec{{Name: "smtp"}}}
+	got := spec.maxAge()
+	if got < huge {
+		t.Fatalf("maxAge = %s, want at least %s", got, huge)
+	}
+	s := &Snapshot{Published: time.Unix(100, 0), Targets: []TargetSnapshot{{
+		Name: "axigen", State: "online", Code: 110, Confidence: 1, Updated: time.Unix(100, 0), MaxAge: Duration(got)}}}
+	a, err := answerFor(s, "", time.Unix(200, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ipc.FormatAnswer(a); err != nil {
+		t.Fatalf("the answer does not format: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/axprobe/axprobe/internal/probe"
@@ -92,12 +93,27 @@ func (t *TargetSpec) fastInterval(c *CheckSpec) time.Duration {
 // it at the pace of its most frequent probe: three of those periods (interval plus
 // timeout) without any result mean the scheduler is stuck. Heavy, slow checks such as the
 // round trip do not stretch the bound.
+//
+// The arithmetic saturates: the config bounds every duration at a day, but a spec built by
+// other code must not wrap to a negative bound (with `interval: 1000000h` every MONITOR
+// was an error and the shim always fell back).
 func (t *TargetSpec) maxAge() time.Duration {
-	shortest := t.Interval + t.Timeout
+	shortest := addSat(t.Interval, t.Timeout)
 	for _, c := range append(append([]CheckSpec(nil), t.Checks...), t.Gates...) {
-		shortest = min(shortest, t.interval(&c)+t.timeout(&c))
+		shortest = min(shortest, addSat(t.interval(&c), t.timeout(&c)))
+	}
+	if shortest > math.MaxInt64/3 {
+		return math.MaxInt64
 	}
 	return 3 * shortest
+}
+
+// addSat adds two non-negative durations, saturating at the largest one.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // validate checks what the daemon itself relies on; the config package reports the
