@@ -156,15 +156,23 @@ targets:
 		t.Fatal(err)
 	}
 	outputs["socket STATUS"] = string(status)
-	// The socket's requests reach the metrics through the ipc.Server's Observer.
-	resp, err := client.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(metrics), `axprobe_ipc_requests_total{command="status",result="ok"} 1`) {
-		t.Error("the socket's STATUS request is not counted in axprobe_ipc_requests_total")
+	// The socket's requests reach the metrics through the ipc.Server's Observer, which
+	// counts a request once its reply is written: poll (bounded) rather than race it.
+	var metrics []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := client.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(metrics), `axprobe_ipc_requests_total{command="status",result="ok"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Error("the socket's STATUS request is not counted in axprobe_ipc_requests_total after 10s")
+			break
+		}
 	}
 	outputs["GET /metrics after STATUS"] = string(metrics)
 	srv.reload(ctx) // logs the reload, with the config's passwords loaded again
