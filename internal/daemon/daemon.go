@@ -181,6 +181,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var pusher sync.WaitGroup
 	pusher.Go(func() { d.health.run(ctx) })
 	defer pusher.Wait() // after the loop and the workers: it deletes what it set
+	var pub publisher
+	defer pub.stop()
 	d.publish(state, time.Now())
 	defer func() {
 		stopWorkers()
@@ -202,11 +204,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case r := <-d.results:
-			if r.gen != gen {
-				continue // from a schedule replaced by a reload
+			// Fold this result and every one already queued (a bounded batch), then
+			// publish once: the snapshot's cost is paid per batch, not per result.
+			for n := 0; ; n++ {
+				if r.gen == gen { // else from a schedule replaced by a reload
+					if i := d.fold(state, r); i >= 0 {
+						pub.mark(i)
+					}
+				}
+				if n == maxBatch {
+					break
+				}
+				var more bool
+				select {
+				case r, more = <-d.results:
+				default:
+				}
+				if !more {
+					break
+				}
 			}
-			d.fold(state, r)
-			d.publishTarget(state, r.target, r.at)
+			pub.publishSoon(d, state)
+		case now := <-pub.due():
+			pub.fire()
+			d.publishDirty(state, &pub, now)
 		case req := <-d.reloads:
 			next, err := state.reconfigure(req.targets)
 			if err != nil {
@@ -219,15 +240,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.opts.Targets = req.targets
 			d.health.configure(req.targets)
 			stopWorkers = d.startWorkers(ctx, &workers, gen, req.targets)
+			pub.clear()
 			d.publish(state, time.Now())
 			req.done <- nil
 		case now := <-maintTick.C:
 			watchdog.ping()
 			if d.checkMaintenance(state, now) {
+				pub.clear()
 				d.publish(state, now)
 			}
 		case now := <-historyTick.C:
 			state.sample(now)
+			pub.clear()
 			d.publish(state, now)
 		}
 	}
@@ -341,27 +365,30 @@ func spread(d time.Duration, frac float64) time.Duration {
 }
 
 // fold applies one result to its target's score and reports it to the observer.
-func (d *Daemon) fold(state *loopState, r result) {
-	ts := state.target(r.target)
-	if ts == nil {
-		return
+func (d *Daemon) fold(state *loopState, r result) int {
+	i, ok := state.byName[r.target]
+	if !ok {
+		return -1
 	}
+	ts := state.targets[i]
 	before := ts.score.Decision()
 	ts.apply(r)
 	after := ts.score.Decision()
 	if d.opts.Observer != nil {
 		d.opts.Observer.ProbeDone(r.target, r.check, r.gate, r.trace, r.err)
 	}
-	if r.err != nil {
+	if r.err != nil && d.log.Enabled(context.Background(), slog.LevelDebug) {
 		d.log.Debug("probe failed", "target", r.target, "check", r.check, "err", r.err)
 	}
 	if before.State != after.State {
+		state.changed(before.State, after.State)
 		d.transition(ts, Transition{At: r.at, From: string(before.State), To: string(after.State), Reason: after.Reason.String()})
 	}
 	if !state.ready && state.allStarted() {
 		state.ready = true
 		close(d.ready)
 	}
+	return i
 }
 
 // transition records a state change, logs it and runs the target's on_transition command.
@@ -399,6 +426,7 @@ func (d *Daemon) checkMaintenance(state *loopState, now time.Time) bool {
 		ts.score.SetMaintenance(on, now)
 		after := ts.score.Decision()
 		if before.State != after.State {
+			state.changed(before.State, after.State)
 			d.transition(ts, Transition{At: now, From: string(before.State), To: string(after.State), Reason: after.Reason.String()})
 		}
 		changed = true
@@ -406,23 +434,113 @@ func (d *Daemon) checkMaintenance(state *loopState, now time.Time) bool {
 	return changed
 }
 
-// publishTarget publishes a snapshot in which only the named target is rebuilt; the others
-// are the previous snapshot's, which are immutable and still true, since a result changes
-// only its own target. Rebuilding every target after every result made the loop's cost
-// grow with the square of the number of targets: at 167 targets and 500 probes/s, half of
-// the daemon's CPU went to snapshots (docs/BENCHMARKS.md, "Scale"). Every other change
-// (start, reload, maintenance, history) goes through publish, so the previous snapshot
-// always lists state's targets in state's order.
-func (d *Daemon) publishTarget(state *loopState, name string, now time.Time) {
-	prev := d.snap.Load()
-	i := slices.IndexFunc(state.targets, func(ts *targetState) bool { return ts.spec.Name == name })
-	if prev == nil || i < 0 || len(prev.Targets) != len(state.targets) || prev.Targets[i].Name != name {
-		d.publish(state, now)
+// maxBatch bounds how many queued results the loop folds before it publishes.
+const maxBatch = 256
+
+// publishDirty publishes a snapshot in which only the targets with new results are
+// rebuilt; the others are the previous snapshot's, which are immutable and still true,
+// since a result changes only its own target. Rebuilding every target after every result
+// made the loop's cost grow with the square of the number of targets (docs/BENCHMARKS.md,
+// "Profiling and fixes"). Every other change (start, reload, maintenance, history) goes
+// through publish, so the previous snapshot always lists state's targets in state's order.
+func (d *Daemon) publishDirty(state *loopState, pub *publisher, now time.Time) {
+	if len(pub.dirty) == 0 {
 		return
 	}
-	s := &Snapshot{Version: d.opts.Version, Published: now, Targets: slices.Clone(prev.Targets)}
-	s.Targets[i] = state.targets[i].snapshot()
-	d.store(s)
+	start := time.Now()
+	prev := d.snap.Load()
+	if prev == nil || len(prev.Targets) != len(state.targets) {
+		d.publish(state, now)
+	} else {
+		s := &Snapshot{Version: d.opts.Version, Published: now, Targets: slices.Clone(prev.Targets)}
+		for _, i := range pub.dirty {
+			if i < len(state.targets) {
+				s.Targets[i] = state.targets[i].snapshot()
+			}
+		}
+		d.store(s)
+	}
+	pub.done(time.Since(start))
+}
+
+// publisher paces the snapshots that results cause. A snapshot copies every target's
+// (immutable) summary, so its cost grows with the number of targets; publishing after
+// every result made 10,000 targets run at 7.5 probes/s. The publisher waits ten times the
+// last publication's cost (at most maxPublishDelay) before the next one, so publishing
+// takes at most about a tenth of the loop's time: with a few targets that wait is
+// microseconds, with thousands a few milliseconds, while each snapshot carries every
+// result folded meanwhile.
+type publisher struct {
+	dirty   []int  // indices of the targets to rebuild
+	isDirty []bool // by target index
+	next    time.Time
+	timer   *time.Timer
+	armed   bool
+}
+
+// maxPublishDelay bounds how long a result waits to be published.
+const maxPublishDelay = 100 * time.Millisecond
+
+func (p *publisher) mark(i int) {
+	if i >= len(p.isDirty) {
+		p.isDirty = append(p.isDirty, make([]bool, i+1-len(p.isDirty))...)
+	}
+	if !p.isDirty[i] {
+		p.isDirty[i] = true
+		p.dirty = append(p.dirty, i)
+	}
+}
+
+// publishSoon publishes the marked targets now if the pace allows, else arms the timer.
+func (p *publisher) publishSoon(d *Daemon, state *loopState) {
+	if len(p.dirty) == 0 || p.armed {
+		return
+	}
+	now := time.Now()
+	if wait := p.next.Sub(now); wait > 0 {
+		if p.timer == nil {
+			p.timer = time.NewTimer(wait)
+		} else {
+			p.timer.Reset(wait)
+		}
+		p.armed = true
+		return
+	}
+	d.publishDirty(state, p, now)
+}
+
+// due is the timer's channel while it is armed, else nil (never ready).
+func (p *publisher) due() <-chan time.Time {
+	if !p.armed {
+		return nil
+	}
+	return p.timer.C
+}
+
+func (p *publisher) fire() { p.armed = false }
+
+// done records a publication that took cost and clears the marks.
+func (p *publisher) done(cost time.Duration) {
+	p.next = time.Now().Add(min(10*cost, maxPublishDelay))
+	p.clear()
+}
+
+// clear forgets the marks (a full publication covers them) and disarms the timer.
+func (p *publisher) clear() {
+	for _, i := range p.dirty {
+		p.isDirty[i] = false
+	}
+	p.dirty = p.dirty[:0]
+	if p.armed {
+		p.timer.Stop()
+		p.armed = false
+	}
+}
+
+func (p *publisher) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 }
 
 // publish builds and stores a fresh immutable snapshot of every target.

@@ -2,15 +2,16 @@ package daemon
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/axprobe/axprobe/internal/probe"
 )
 
-// TestPublishTargetMatchesFullPublish: the snapshot published after a result, which
-// rebuilds only the result's target, is exactly the snapshot a full rebuild gives.
-func TestPublishTargetMatchesFullPublish(t *testing.T) {
+// TestPublishDirtyMatchesFullPublish: the snapshot published after results, which rebuilds
+// only the results' targets, is exactly the snapshot a full rebuild gives.
+func TestPublishDirtyMatchesFullPublish(t *testing.T) {
 	ax := startAxigen(t) // only for addresses: nothing is probed
 	var specs []TargetSpec
 	for _, name := range []string{"a", "b", "c"} {
@@ -38,8 +39,9 @@ func TestPublishTargetMatchesFullPublish(t *testing.T) {
 		{target: "b", check: "vip", gate: true, trace: tr, at: t0.Add(2 * time.Second)},
 		{target: "c", check: "smtp", trace: tr, err: &probe.Error{Reason: probe.ReasonRefused, Phase: "connect"}, at: t0.Add(3 * time.Second)},
 	} {
-		d.fold(state, r)
-		d.publishTarget(state, r.target, r.at)
+		var pub publisher
+		pub.mark(d.fold(state, r))
+		d.publishDirty(state, &pub, r.at)
 		got := d.snap.Load()
 		d.publish(state, r.at)
 		want := d.snap.Load()
@@ -52,9 +54,9 @@ func TestPublishTargetMatchesFullPublish(t *testing.T) {
 	}
 }
 
-// TestPublishTargetUnknownNameRebuildsAll: a name the state does not hold (a result racing
-// a reload) falls back to a full rebuild instead of indexing out of range.
-func TestPublishTargetUnknownNameRebuildsAll(t *testing.T) {
+// TestFoldUnknownTargetMarksNothing: a result for a name the state does not hold (one
+// racing a reload) is dropped, and publishing with nothing marked keeps the snapshot.
+func TestFoldUnknownTargetMarksNothing(t *testing.T) {
 	spec := fastTarget(startAxigen(t), "/nonexistent.pid")
 	d, err := New(Options{Targets: []TargetSpec{spec}})
 	if err != nil {
@@ -65,10 +67,14 @@ func TestPublishTargetUnknownNameRebuildsAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	d.publishTarget(state, "gone", at) // no previous snapshot either
-	s := d.snap.Load()
-	if s == nil || len(s.Targets) != 1 || s.Targets[0].Name != spec.Name || !s.Published.Equal(at) {
-		t.Fatalf("snapshot %+v, want a full one of target %q published at %s", s, spec.Name, at)
+	before := d.snap.Load()
+	if i := d.fold(state, result{target: "gone", check: "imap", at: at}); i != -1 {
+		t.Fatalf("fold of an unknown target = %d, want -1", i)
+	}
+	var pub publisher
+	d.publishDirty(state, &pub, at)
+	if d.snap.Load() != before {
+		t.Error("publishing with no target marked replaced the snapshot")
 	}
 }
 
@@ -92,5 +98,111 @@ func TestSpreadIsCentred(t *testing.T) {
 	}
 	if lo > 950*time.Millisecond || hi < 1050*time.Millisecond {
 		t.Errorf("draws span only [%s, %s]: not spread over ±10 %%", lo, hi)
+	}
+}
+
+// TestPublisherPublishesLateResults: a result that arrives while the pace holds
+// publications back is published by the publisher's timer, without another result to
+// trigger it; and a batch that marks several targets publishes what a full rebuild gives.
+func TestPublisherPublishesLateResults(t *testing.T) {
+	ax := startAxigen(t) // only for addresses: nothing is probed
+	var specs []TargetSpec
+	for _, name := range []string{"a", "b", "c"} {
+		spec := fastTarget(ax, "/nonexistent.pid")
+		spec.Name = name
+		specs = append(specs, spec)
+	}
+	d, err := New(Options{Targets: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := newLoopState(specs, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.publish(state, time.Now())
+	before := d.snap.Load()
+
+	tr := probe.NewTrace()
+	tr.Begin("connect")
+	tr.Finish()
+	var pub publisher
+	defer pub.stop()
+	pub.next = time.Now().Add(50 * time.Millisecond) // as after a costly publication
+	pub.mark(d.fold(state, result{target: "a", check: "imap", trace: tr, at: time.Now()}))
+	pub.mark(d.fold(state, result{target: "c", check: "smtp", trace: tr, err: &probe.Error{Reason: probe.ReasonRefused}, at: time.Now()}))
+	pub.publishSoon(d, state)
+	if d.snap.Load() != before {
+		t.Fatal("published before the pace allowed")
+	}
+	select {
+	case now := <-pub.due():
+		pub.fire()
+		d.publishDirty(state, &pub, now)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publisher's timer never fired: the results would wait for the next one")
+	}
+	got := d.snap.Load()
+	if got == before {
+		t.Fatal("nothing published after the timer")
+	}
+	d.publish(state, got.Published)
+	if want := d.snap.Load(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the batch published\n%+v\nwant (full rebuild)\n%+v", got, want)
+	}
+}
+
+// TestStartingCountFollowsTransitions: the loop's count of starting targets, which decides
+// readiness without walking every target, always equals a walk.
+func TestStartingCountFollowsTransitions(t *testing.T) {
+	ax := startAxigen(t)
+	var specs []TargetSpec
+	for _, name := range []string{"a", "b"} {
+		spec := fastTarget(ax, "/nonexistent.pid")
+		spec.Name = name
+		spec.Gates = spec.Gates[:1] // vip only
+		specs = append(specs, spec)
+	}
+	d, err := New(Options{Targets: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := newLoopState(specs, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk := func() int {
+		n := 0
+		for _, ts := range state.targets {
+			if ts.score.Decision().State == "starting" {
+				n++
+			}
+		}
+		return n
+	}
+	tr := probe.NewTrace()
+	tr.Finish()
+	at := time.Now()
+	for _, target := range []string{"a", "b"} {
+		for _, c := range append(specs[0].Checks, specs[0].Gates...) {
+			d.fold(state, result{target: target, check: c.Name, gate: c.Name == "vip", trace: tr, at: at})
+			if state.starting != walk() {
+				t.Fatalf("after %s/%s: count %d, walk %d", target, c.Name, state.starting, walk())
+			}
+		}
+	}
+	if state.starting != 0 || !state.ready {
+		t.Fatalf("every target probed: starting %d, ready %v", state.starting, state.ready)
+	}
+	// A reload that adds a check puts the target back to starting until it is probed.
+	next := specs[0]
+	next.Checks = append(slices.Clone(next.Checks), CheckSpec{Name: "extra", Weight: 1, Probe: probe.Spec{Protocol: "tcp", Address: ax.IMAP.Addr()}})
+	ns, err := state.reconfigure([]TargetSpec{next, specs[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state = ns
+	if state.starting != walk() {
+		t.Fatalf("after the reload: count %d, walk %d", state.starting, walk())
 	}
 }

@@ -33,8 +33,9 @@ func TestStatsFollowTheChecks(t *testing.T) {
 		{target: "axigen", check: "smtp", trace: tr, err: refused, at: at},
 		{target: "axigen", check: "vip", gate: true, trace: tr, at: at},
 	} {
-		d.fold(state, r)
-		d.publishTarget(state, r.target, r.at.Add(time.Duration(i)))
+		var pub publisher
+		pub.mark(d.fold(state, r))
+		d.publishDirty(state, &pub, r.at.Add(time.Duration(i)))
 	}
 	snap := d.Snapshot()
 	imap := snap.Targets[0].Checks[1].Stats.View()
