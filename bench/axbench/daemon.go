@@ -32,13 +32,13 @@ type daemonProc struct {
 
 // startDaemon starts `bin run --config configPath` with its output appended to logPath,
 // and returns once its socket answers PING. socket and listen must be what the config says.
-func startDaemon(ctx context.Context, bin, configPath, socket, listen, logPath string) (*daemonProc, error) {
+func startDaemon(ctx context.Context, bin, configPath, socket, listen, logPath string, extra ...string) (*daemonProc, error) {
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Close() // the child has its own copy
-	cmd := exec.Command(bin, "run", "--config", configPath)
+	cmd := exec.Command(bin, append([]string{"run", "--config", configPath}, extra...)...)
 	cmd.Stdout, cmd.Stderr = out, out // never our own stdout: a caller may wait on that pipe
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)

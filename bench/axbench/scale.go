@@ -21,6 +21,7 @@ func scaleCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	warmup := fs.Duration("warmup", 6*time.Second, "run time before measuring, after the daemon answers")
 	measure := fs.Duration("measure", 20*time.Second, "measurement time per rate")
 	maxConc := fs.Int("max-concurrent", 16, "the daemon's max_concurrent_probes")
+	profDir := fs.String("cpuprofile", "", "directory to write each daemon's CPU profile to (rate-N.pprof, `axprobe run --cpuprofile`)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: axbench scale --axprobe BIN [--rates LIST] [--interval D] [--measure D]
 
@@ -72,7 +73,7 @@ Flags:
 			Dir: dir, Targets: targets, MaxConcurrent: *maxConc, Axigen: ax,
 			Timing: Timing{Name: "scale", Interval: *interval, FastInterval: *interval / 2,
 				Timeout: min(*interval/2, 3*time.Second), DegradedAfter: min(*interval/4, time.Second), Rise: 2, Fall: 7},
-		}, *warmup, *measure)
+		}, *warmup, *measure, profilePath(*profDir, rate))
 		if err != nil {
 			return fmt.Errorf("rate %d: %w", rate, err)
 		}
@@ -136,7 +137,15 @@ func knee(rs []scaleResult) string {
 		rs[len(rs)-1].asked, kneeP99)
 }
 
-func scaleOnce(ctx context.Context, bin, dir string, cfg fakeConfig, warmup, measure time.Duration) (r scaleResult, err error) {
+// profilePath is where the daemon of rate writes its CPU profile, or "" for none.
+func profilePath(dir string, rate int) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, fmt.Sprintf("rate-%d.pprof", rate))
+}
+
+func scaleOnce(ctx context.Context, bin, dir string, cfg fakeConfig, warmup, measure time.Duration, profile string) (r scaleResult, err error) {
 	r.targets = cfg.Targets
 	if cfg.Listen, err = freeLoopbackAddr(); err != nil {
 		return r, err
@@ -146,7 +155,11 @@ func scaleOnce(ctx context.Context, bin, dir string, cfg fakeConfig, warmup, mea
 		return r, err
 	}
 	socket := filepath.Join(dir, "axprobe.sock")
-	d, err := startDaemon(ctx, bin, path, socket, cfg.Listen, filepath.Join(dir, "axprobe.log"))
+	var extra []string
+	if profile != "" {
+		extra = []string{"--cpuprofile", profile}
+	}
+	d, err := startDaemon(ctx, bin, path, socket, cfg.Listen, filepath.Join(dir, "axprobe.log"), extra...)
 	if err != nil {
 		return r, err
 	}

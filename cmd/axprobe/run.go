@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
+	"syscall"
 
 	"github.com/axprobe/axprobe/internal/config"
 )
@@ -15,6 +17,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/axprobe/axprobe.yaml", "the YAML config file")
 	overrides := overrideFlags(fs)
+	cpuProfile := fs.String("cpuprofile", "", "diagnostics: write a CPU profile (pprof) of the whole run to this new file (docs/BENCHMARKS.md)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: axprobe run [--config FILE] [flags]
 
@@ -58,6 +61,14 @@ Flags:
 		fmt.Fprintf(stderr, "axprobe run: %v\n", err)
 		return 1
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "axprobe run: --cpuprofile: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	if err := srv.run(ctx); err != nil {
 		log.Error("axprobe failed", "err", err)
 		return 1
@@ -93,4 +104,22 @@ func (o overrides) values(fs *flag.FlagSet) map[string]any {
 		}
 	})
 	return m
+}
+
+// startCPUProfile profiles the process into path, a file it creates (never one that exists,
+// never through a symlink: the daemon runs as root), until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
