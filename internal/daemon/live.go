@@ -132,6 +132,7 @@ func (d *Daemon) LiveSnapshot() *Snapshot {
 // netlink in a sandbox, say) is logged; its gates keep their periodic probe.
 func (d *Daemon) startEvents(ctx context.Context, wg interface{ Go(func()) }, targets []TargetSpec, set liveSet) {
 	var vips, mounts []*liveGate
+	var mountPaths []string
 	for _, t := range targets {
 		for _, g := range t.Gates {
 			lg := set.gate(t.Name, g.Name)
@@ -141,6 +142,7 @@ func (d *Daemon) startEvents(ctx context.Context, wg interface{ Go(func()) }, ta
 			case "storage":
 				if g.Probe.RequireMount {
 					mounts = append(mounts, lg)
+					mountPaths = append(mountPaths, g.Probe.StoragePath)
 				}
 			case "process":
 				p := &watch.Process{PidFile: g.Probe.PidFile, Name: g.Probe.ProcessName, Changed: lg.poke}
@@ -160,7 +162,7 @@ func (d *Daemon) startEvents(ctx context.Context, wg interface{ Go(func()) }, ta
 	if len(mounts) > 0 {
 		wg.Go(func() {
 			d.eventSource(ctx, "mount table changes", func(ctx context.Context) error {
-				return watch.Mounts(ctx, func() { pokeAll(mounts) })
+				return watch.Mounts(ctx, mountPaths, 0, func() { pokeAll(mounts) })
 			})
 		})
 	}

@@ -149,7 +149,14 @@ func TestBoundedSharesOneStuckRead(t *testing.T) {
 	var b Bounded
 	release := make(chan struct{})
 	var calls atomic.Int32
-	stuck := func() error { calls.Add(1); <-release; return nil }
+	started := make(chan struct{})
+	stuck := func() error {
+		if calls.Add(1) == 1 {
+			close(started)
+		}
+		<-release
+		return nil
+	}
 
 	var wg sync.WaitGroup
 	for range 20 {
@@ -162,6 +169,7 @@ func TestBoundedSharesOneStuckRead(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	<-started // the one read Do launched has begun (it may begin after every caller gave up)
 	if n := calls.Load(); n != 1 {
 		t.Errorf("%d reads started while one was stuck, want 1", n)
 	}

@@ -131,20 +131,22 @@ func describe(err error) error {
 	return err
 }
 
-// checkPid says whether pid is running, not a zombie and (when name is set) is name.
+// checkPid says whether pid is running, not a zombie and (when name is set) is name. The
+// common case costs one read of /proc/<pid>/stat, which holds both the state and the
+// command name; the executable's link is read only when the command name differs.
 func checkPid(pid int, name string) error {
-	state, err := procState(pid)
+	state, comm, err := procStat(pid)
 	if err != nil {
 		return err
 	}
 	if state == 'Z' || state == 'X' {
 		return fmt.Errorf("pid %d is not running (zombie)", pid)
 	}
-	if name == "" {
+	if name == "" || comm == name || (len(name) > commLen && comm == name[:commLen]) {
 		return nil
 	}
-	exe, comm := procNames(pid)
-	if exe == name || comm == name || (len(name) > commLen && comm == name[:commLen]) {
+	exe := procExe(pid)
+	if exe == name {
 		return nil
 	}
 	is := exe
@@ -157,34 +159,31 @@ func checkPid(pid int, name string) error {
 	return fmt.Errorf("pid %d is %s, not %s", pid, is, name)
 }
 
-// procState returns the state letter of pid from /proc/<pid>/stat.
-func procState(pid int) (byte, error) {
+// procStat returns the state letter and the command name of pid from /proc/<pid>/stat.
+func procStat(pid int) (state byte, comm string, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("pid %d is not running", pid)
+		return 0, "", fmt.Errorf("pid %d is not running", pid)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("pid %d: %w", pid, describe(err))
+		return 0, "", fmt.Errorf("pid %d: %w", pid, describe(err))
 	}
 	// "pid (comm) S ...": comm may itself contain ") ", so the state follows the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, fmt.Errorf("pid %d: cannot parse /proc/%d/stat", pid, pid)
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open || end+2 >= len(b) {
+		return 0, "", fmt.Errorf("pid %d: cannot parse /proc/%d/stat", pid, pid)
 	}
-	return b[i+2], nil
+	return b[end+2], string(b[open+1 : end]), nil
 }
 
-// procNames returns the base name of pid's executable and its command name; either is ""
-// when it cannot be read (kernel threads, a process that just exited).
-func procNames(pid int) (exe, comm string) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	if target, err := os.Readlink(dir + "/exe"); err == nil {
-		exe = filepath.Base(strings.TrimSuffix(target, " (deleted)"))
+// procExe returns the base name of pid's executable, or "" when it cannot be read (kernel
+// threads, a process that just exited, another user's process without the privilege).
+func procExe(pid int) string {
+	target, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return ""
 	}
-	if b, err := os.ReadFile(dir + "/comm"); err == nil {
-		comm = strings.TrimSuffix(string(b), "\n")
-	}
-	return exe, comm
+	return filepath.Base(strings.TrimSuffix(target, " (deleted)"))
 }
 
 // findProcess scans /proc for a live process that is name and returns the lowest such pid.

@@ -73,7 +73,7 @@ func TestCheckProcessChildByName(t *testing.T) {
 	}
 	// Another sleep may run on this machine; whichever was found must really be sleep and
 	// cannot be later than our child's pid when that was the lowest.
-	if _, comm := procNames(pid); comm != "sleep" {
+	if _, comm, _ := procStat(pid); comm != "sleep" {
 		t.Errorf("found pid %d with comm %q, want sleep", pid, comm)
 	}
 	if pid > child.Process.Pid {

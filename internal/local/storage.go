@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -206,20 +207,28 @@ func inMountInfo(dir string) (bool, error) {
 		return false, fmt.Errorf("storage %s: %w", dir, err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	points, err := MountPoints(f)
+	if err != nil {
+		return false, fmt.Errorf("storage %s: read mountinfo: %w", dir, err)
+	}
+	return points[dir], nil
+}
+
+// MountPoints parses the mountinfo format (proc(5)) and returns the set of mount points.
+// Lines longer than 1 MiB are an error; lines with fewer than five fields are skipped.
+func MountPoints(r io.Reader) (map[string]bool, error) {
+	points := map[string]bool{}
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
 		// "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw": the
 		// fifth field is the mount point, with space, tab, newline and \ octal-escaped.
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 5 && unescapeMount(fields[4]) == dir {
-			return true, nil
+		if len(fields) >= 5 {
+			points[unescapeMount(fields[4])] = true
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return false, fmt.Errorf("storage %s: read mountinfo: %w", dir, err)
-	}
-	return false, nil
+	return points, sc.Err()
 }
 
 // unescapeMount decodes the kernel's \ooo escapes in a mountinfo path.

@@ -259,14 +259,14 @@ func TestMountsSignalsMountAndUnmount(t *testing.T) {
 		t.Skip("skipped: mounting needs root")
 	}
 	dir := t.TempDir()
-	m, err := openMounts() // open first: changes after the open are the ones signalled
+	m, err := openMounts([]string{dir}) // open first: changes after the open are the ones signalled
 	if err != nil {
 		t.Fatal(err)
 	}
 	changed, ch := signals()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- m.run(ctx, changed) }()
+	go func() { done <- m.run(ctx, 50*time.Millisecond, changed) }()
 	mounted := false
 	t.Cleanup(func() {
 		if mounted {
