@@ -4,7 +4,7 @@
 // --help for the flags.
 //
 // It is a separate, small binary because VCS starts it on every node at every monitor
-// interval: it links only the standard library, internal/ipc and internal/local.
+// interval: it links only the standard library, internal/ipc, internal/local and internal/vcs.
 package main
 
 import (

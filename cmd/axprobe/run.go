@@ -15,7 +15,7 @@ import (
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "/etc/axprobe/axprobe.yaml", "the YAML config file")
+	configPath := fs.String("config", config.DefaultPath, "the YAML config file")
 	overrides := overrideFlags(fs)
 	cpuProfile := fs.String("cpuprofile", "", "diagnostics: write a CPU profile (pprof) of the whole run to this new file (docs/BENCHMARKS.md)")
 	fs.Usage = func() {

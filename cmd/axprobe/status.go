@@ -14,12 +14,10 @@ import (
 	"github.com/axprobe/axprobe/internal/ipc"
 )
 
-const defaultSocket = "/run/axprobe/axprobe.sock"
-
 func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	socket := fs.String("socket", defaultSocket, "the daemon's Unix socket")
+	socket := fs.String("socket", ipc.DefaultSocket, "the daemon's Unix socket")
 	target := fs.String("target", "", "show only this target")
 	asJSON := fs.Bool("json", false, "print the daemon's JSON snapshot instead of a table")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/score"
 )
 
@@ -14,7 +15,7 @@ import (
 // globalDefaults are the top-level keys.
 func globalDefaults() map[string]any {
 	return map[string]any{
-		"socket":      "/run/axprobe/axprobe.sock",
+		"socket":      ipc.DefaultSocket,
 		"socket_mode": "0660",
 		"http": map[string]any{
 			"listen": "127.0.0.1:9728",

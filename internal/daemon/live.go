@@ -9,6 +9,7 @@ import (
 	"github.com/axprobe/axprobe/internal/local"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/score"
+	"github.com/axprobe/axprobe/internal/vcs"
 	"github.com/axprobe/axprobe/internal/watch"
 )
 
@@ -91,7 +92,7 @@ func (d *Daemon) live(t *TargetSnapshot, now time.Time) (TargetSnapshot, bool) {
 		return *t, false
 	}
 	out := *t
-	out.State, out.Code, out.Reason = string(score.Offline), score.CodeOffline, r.String()
+	out.State, out.Code, out.Reason = string(score.Offline), vcs.CodeOffline, r.String()
 	out.Gates = slices.Clone(t.Gates)
 	for i := range out.Gates {
 		if out.Gates[i].Name == r.Name {

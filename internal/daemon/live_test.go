@@ -9,6 +9,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/local"
 	"github.com/axprobe/axprobe/internal/score"
+	"github.com/axprobe/axprobe/internal/vcs"
 )
 
 // defaultPace gives a target the default config's schedule (interval 10s, fast_interval 1s,
@@ -58,12 +59,12 @@ func TestMonitorAnswersProcessDeathAtOnce(t *testing.T) {
 	_ = proc.Process.Kill()
 	_ = proc.Wait()
 	ans, err := d.Monitor("")
-	if err != nil || ans.Code != score.CodeOffline || ans.State != "offline" || !strings.HasPrefix(ans.Reason, "process: pid ") {
+	if err != nil || ans.Code != vcs.CodeOffline || ans.State != "offline" || !strings.HasPrefix(ans.Reason, "process: pid ") {
 		t.Fatalf("Monitor right after the kill = %+v, %v; want 100 offline, reason process: pid ... not running", ans, err)
 	}
 	// STATUS and the page show the same.
 	s := d.LiveSnapshot()
-	if s.Targets[0].Code != score.CodeOffline || s.Targets[0].Gates[1].OK {
+	if s.Targets[0].Code != vcs.CodeOffline || s.Targets[0].Gates[1].OK {
 		t.Errorf("LiveSnapshot right after the kill: code %d, process gate ok=%v", s.Targets[0].Code, s.Targets[0].Gates[1].OK)
 	}
 	// The failed live read pokes the gate, so the loop itself follows (transition, metrics,

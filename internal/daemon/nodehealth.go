@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/vcs"
 )
 
 // NodeHealthSpec makes the daemon keep a Pacemaker node-health attribute (#health-…) of
@@ -42,14 +44,14 @@ const (
 //     coming up (the start operation waits for it); red now would stop every start.
 func nodeHealthColor(t *TargetSnapshot, onlineSince bool) (color string, online bool) {
 	switch t.State {
-	case "online":
-		if t.Code == 110 {
+	case string(vcs.Online):
+		if t.Code == vcs.CodeOnlineMax {
 			return healthGreen, true
 		}
 		return healthYellow, true
-	case "maintenance":
+	case string(vcs.Maintenance):
 		return healthYellow, onlineSince
-	case "offline":
+	case string(vcs.Offline):
 		if !activeHere(t) {
 			return healthGreen, false
 		}

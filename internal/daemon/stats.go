@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/axprobe/axprobe/internal/probe"
-	"github.com/axprobe/axprobe/internal/score"
+	"github.com/axprobe/axprobe/internal/vcs"
 )
 
 // PhaseTotal names the whole probe among a check's phase histograms.
@@ -170,7 +170,7 @@ type TargetStats struct {
 	entered [4]atomic.Uint64 // by index in stateNames
 }
 
-var stateNames = [4]string{string(score.Starting), string(score.Online), string(score.Offline), string(score.Maintenance)}
+var stateNames = [4]string{string(vcs.Starting), string(vcs.Online), string(vcs.Offline), string(vcs.Maintenance)}
 
 // States lists the target states in the order /metrics exports them.
 func States() []string { return slices.Clone(stateNames[:]) }

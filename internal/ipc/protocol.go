@@ -5,7 +5,7 @@
 //
 // ipc knows nothing about probes: the daemon hands the server a Source. The client half is
 // what the monitor shim links, so the package imports only the standard library and
-// nothing with a costly package init.
+// nothing with a costly package init (internal/vcs, the exit codes, imports nothing).
 package ipc
 
 import (
@@ -15,12 +15,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/vcs"
 )
 
 // ProtocolVersion is the major version of the protocol this package speaks. Every reply
 // starts with Prefix; a client refuses replies of another major version. Within a major
 // version, replies may gain new key=value fields, which clients ignore.
 const ProtocolVersion = 1
+
+// DefaultSocket is the daemon's socket when the config (socket), the shim (--socket,
+// ProbeSocket) or `axprobe status` (--socket) names none.
+const DefaultSocket = "/run/axprobe/axprobe.sock"
 
 // Prefix starts every reply line, followed by one space.
 const Prefix = "axprobe/1"
@@ -133,7 +139,7 @@ func (a Answer) Stale() bool { return a.MaxAge > 0 && a.Age > a.MaxAge }
 // validate checks the fields a well-formed Answer must have.
 func (a Answer) validate() error {
 	switch {
-	case !validCode(a.Code):
+	case !vcs.ValidCode(a.Code):
 		return fmt.Errorf("code %d: must be 99, 100-110 or 200", a.Code)
 	case !validState(a.State):
 		return fmt.Errorf("state %q: must be 1-32 lowercase letters or _", clip(a.State, 32))
@@ -146,8 +152,6 @@ func (a Answer) validate() error {
 	}
 	return ValidTarget(a.Target)
 }
-
-func validCode(c int) bool { return c == 99 || c == 200 || (100 <= c && c <= 110) }
 
 func validState(s string) bool {
 	if s == "" || len(s) > 32 {

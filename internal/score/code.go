@@ -1,27 +1,23 @@
 package score
 
-import "math"
+import (
+	"math"
 
-// State is where a target's state machine stands.
-type State string
+	"github.com/axprobe/axprobe/internal/vcs"
+)
+
+// State is where a target's state machine stands (the states are vcs's, the contract's).
+type State = vcs.State
 
 // The states of a target.
 const (
-	Starting    State = "starting"    // no verdict yet: not every check and gate has been observed
-	Online      State = "online"      // serving
-	Offline     State = "offline"     // not serving, or not here
-	Maintenance State = "maintenance" // taken out on purpose by the operator
+	Starting    = vcs.Starting
+	Online      = vcs.Online
+	Offline     = vcs.Offline
+	Maintenance = vcs.Maintenance
 )
 
-// The exit codes of the VCS monitor contract (see DESIGN.md).
-const (
-	CodeOffline            = 100 // offline; also starting, and maintenance without IntentionalOffline
-	CodeOnlineMin          = 101 // online, confidence 10 % or less
-	CodeOnlineMax          = 110 // online, confidence above 90 %
-	CodeIntentionalOffline = 200 // maintenance where the VCS type allows IntentionalOffline
-)
-
-// Code maps a state and confidence onto the exit code of the VCS monitor contract:
+// Code maps a state and confidence onto the exit code of the VCS monitor contract (vcs):
 //
 //   - Online: 100 + ⌈10 × confidence⌉, clamped to 101..110. A confidence of 0.9 gives 109,
 //     anything above 0.9 gives 110, anything at or below 0.1 (0, negative, NaN) gives 101:
@@ -34,13 +30,13 @@ const (
 func Code(state State, confidence float64, intentional bool) int {
 	switch state {
 	case Online:
-		return CodeOffline + tenths(confidence)
+		return vcs.CodeOffline + tenths(confidence)
 	case Maintenance:
 		if intentional {
-			return CodeIntentionalOffline
+			return vcs.CodeIntentionalOffline
 		}
 	}
-	return CodeOffline
+	return vcs.CodeOffline
 }
 
 // tenths returns ⌈10 × c⌉ clamped to 1..10; NaN counts as 0.

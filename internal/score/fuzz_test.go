@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/vcs"
 )
 
 // fuzzConfig builds a small valid config from the first bytes of data and returns the rest.
@@ -98,8 +100,8 @@ func checkInvariants(t *testing.T, tg *Target, c Config, transitions int, strict
 		t.Fatalf("confidence %v outside [0,1]", d.Confidence)
 	}
 	switch {
-	case d.Code == CodeOffline, d.Code >= CodeOnlineMin && d.Code <= CodeOnlineMax:
-	case d.Code == CodeIntentionalOffline && d.State == Maintenance && c.IntentionalOffline:
+	case d.Code == vcs.CodeOffline, vcs.IsOnline(d.Code):
+	case d.Code == vcs.CodeIntentionalOffline && d.State == Maintenance && c.IntentionalOffline:
 	default:
 		t.Fatalf("code %d in state %s (intentional %v)", d.Code, d.State, c.IntentionalOffline)
 	}

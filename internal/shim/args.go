@@ -23,7 +23,6 @@ const (
 
 // Defaults.
 const (
-	DefaultSocket  = "/run/axprobe/axprobe.sock"
 	DefaultTimeout = 2 * time.Second
 	maxTimeout     = 60 * time.Second // VCS's default MonitorTimeout
 )
@@ -65,7 +64,7 @@ func (c Config) Trusted() []int {
 //
 // It returns flag.ErrHelp for -h/--help and an error naming the bad argument otherwise.
 func Parse(args []string) (Config, error) {
-	cfg := Config{Socket: DefaultSocket, Timeout: DefaultTimeout, OnUnavailable: ModeDirect}
+	cfg := Config{Socket: ipc.DefaultSocket, Timeout: DefaultTimeout, OnUnavailable: ModeDirect}
 	var err error
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		err = parseVCS(&cfg, args)

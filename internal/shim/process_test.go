@@ -26,7 +26,7 @@ func goTool(t *testing.T) string {
 }
 
 // TestShimDependencies enforces the shim's start-up budget: axprobe-monitor links only the
-// standard library and axprobe's ipc, local and shim packages, and none of the standard
+// standard library and axprobe's ipc, local, vcs and shim packages, and none of the standard
 // packages whose init is known to be costly.
 func TestShimDependencies(t *testing.T) {
 	out, err := exec.Command(goTool(t), "list", "-deps", "-f", "{{if not .Standard}}+{{end}}{{.ImportPath}}",
@@ -39,12 +39,13 @@ func TestShimDependencies(t *testing.T) {
 		"github.com/axprobe/axprobe/internal/shim":       true,
 		"github.com/axprobe/axprobe/internal/ipc":        true,
 		"github.com/axprobe/axprobe/internal/local":      true,
+		"github.com/axprobe/axprobe/internal/vcs":        true,
 	}
 	forbiddenStd := map[string]bool{"net/http": true, "encoding/json": true, "crypto/tls": true, "log/slog": true}
 	for _, line := range strings.Fields(string(out)) {
 		if pkg, ok := strings.CutPrefix(line, "+"); ok {
 			if !allowed[pkg] {
-				t.Errorf("axprobe-monitor links %s: only the standard library, internal/ipc and internal/local are allowed", pkg)
+				t.Errorf("axprobe-monitor links %s: only the standard library, internal/ipc, internal/local and internal/vcs are allowed", pkg)
 			}
 		} else if forbiddenStd[line] {
 			t.Errorf("axprobe-monitor links %s, whose package init slows every start", line)

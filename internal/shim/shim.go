@@ -3,8 +3,8 @@
 // back as --on-unavailable says, by default to a direct check of this node.
 //
 // The shim starts for every VCS monitor cycle on every node, so its start-up time matters:
-// it imports only the standard library, internal/ipc and internal/local (a test enforces
-// it).
+// it imports only the standard library, internal/ipc, internal/local and internal/vcs (a
+// test enforces it).
 package shim
 
 import (
@@ -21,13 +21,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/local"
-)
-
-// The exit codes the shim itself decides (the daemon's answer passes its own code).
-const (
-	ExitUnknown = 99  // VCS: unknown, a warning only
-	ExitOffline = 100 // VCS: offline
-	ExitOnline  = 110 // VCS: online, 100 % confidence
+	"github.com/axprobe/axprobe/internal/vcs"
 )
 
 // hardMargin is how long past --timeout Run waits before giving up on its own work;
@@ -56,11 +50,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
-		return ExitUnknown
+		return vcs.CodeUnknown
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "axprobe-monitor: %v (see --help); exiting %d (unknown)\n", err, ExitUnknown)
-		return ExitUnknown
+		fmt.Fprintf(stderr, "axprobe-monitor: %v (see --help); exiting %d (unknown)\n", err, vcs.CodeUnknown)
+		return vcs.CodeUnknown
 	}
 	v := runWithin(cfg.Timeout+hardMargin, cfg.Target, unavailableCode(cfg.OnUnavailable), func() verdict {
 		return monitor(ctx, cfg)
@@ -86,7 +80,7 @@ const maxNote = 2048
 func HardLimit(args []string) (time.Duration, int, string) {
 	cfg, err := Parse(args)
 	if err != nil {
-		return DefaultTimeout + 2*hardMargin, ExitUnknown, ""
+		return DefaultTimeout + 2*hardMargin, vcs.CodeUnknown, ""
 	}
 	limit, code := cfg.Timeout+2*hardMargin, unavailableCode(cfg.OnUnavailable)
 	return limit, code, deadlineVerdict(limit, cfg.Target, code).line
@@ -94,9 +88,9 @@ func HardLimit(args []string) (time.Duration, int, string) {
 
 // deadlineVerdict is the verdict when the hard deadline passed.
 func deadlineVerdict(limit time.Duration, target string, code int) verdict {
-	state := "offline"
-	if code == ExitUnknown {
-		state = "unknown"
+	state := vcs.Offline
+	if code == vcs.CodeUnknown {
+		state = vcs.Unknown
 	}
 	why := fmt.Sprintf("hard deadline of %s passed; exiting %d", limit, code)
 	v := answerVerdict(target, code, state, why)
@@ -108,9 +102,9 @@ func deadlineVerdict(limit time.Duration, target string, code int) verdict {
 // others 100 (a direct check that cannot finish has not shown the service is here).
 func unavailableCode(mode string) int {
 	if mode == ModeUnknown {
-		return ExitUnknown
+		return vcs.CodeUnknown
 	}
-	return ExitOffline
+	return vcs.CodeOffline
 }
 
 // runWithin runs fn in its own goroutine and returns its verdict, or, if fn has not
@@ -133,7 +127,7 @@ func runWithin(limit time.Duration, target string, onTimeout int, fn func() verd
 func safely(fn func() verdict) (v verdict) {
 	defer func() {
 		if p := recover(); p != nil {
-			v = verdict{code: ExitUnknown, notes: []string{fmt.Sprintf("internal error: %v; exiting %d (unknown)", p, ExitUnknown)}}
+			v = verdict{code: vcs.CodeUnknown, notes: []string{fmt.Sprintf("internal error: %v; exiting %d (unknown)", p, vcs.CodeUnknown)}}
 		}
 	}()
 	return fn()
@@ -162,11 +156,11 @@ func monitor(ctx context.Context, cfg Config) verdict {
 // unusable says why a well-formed answer must not be passed to VCS, or "".
 func unusable(a ipc.Answer) string {
 	switch {
-	case a.State == "starting":
+	case a.State == string(vcs.Starting):
 		return "daemon is still starting (no full round of probes yet)"
 	case a.Stale():
 		return fmt.Sprintf("daemon's answer is stale (age %s > max_age %s)", a.Age.Round(time.Millisecond), a.MaxAge)
-	case a.Code < ExitOffline || (a.Code > ExitOnline && a.Code != 200):
+	case a.Code != vcs.CodeOffline && a.Code != vcs.CodeIntentionalOffline && !vcs.IsOnline(a.Code):
 		return fmt.Sprintf("daemon answered code %d (state %s)", a.Code, a.State)
 	}
 	return ""
@@ -177,18 +171,18 @@ func fallback(ctx context.Context, cfg Config, cause error) verdict {
 	why := "daemon unavailable: " + cause.Error()
 	switch cfg.OnUnavailable {
 	case ModeOffline:
-		return answerVerdict(cfg.Target, ExitOffline, "offline", why+"; --on-unavailable=offline")
+		return answerVerdict(cfg.Target, vcs.CodeOffline, vcs.Offline, why+"; --on-unavailable=offline")
 	case ModeUnknown:
-		return answerVerdict(cfg.Target, ExitUnknown, "unknown", why+"; --on-unavailable=unknown")
+		return answerVerdict(cfg.Target, vcs.CodeUnknown, vcs.Unknown, why+"; --on-unavailable=unknown")
 	}
 	code, target, detail := direct(ctx, cfg)
-	state := "online"
-	if code == ExitOffline {
-		state = "offline"
+	state := vcs.Online
+	if code == vcs.CodeOffline {
+		state = vcs.Offline
 	}
 	v := answerVerdict(target, code, state, why+"; direct check: "+detail)
 	v.notes = append(v.notes, why)
-	if code == ExitOffline {
+	if code == vcs.CodeOffline {
 		v.notes = append(v.notes, "direct check failed: "+detail)
 	}
 	return v
@@ -196,15 +190,15 @@ func fallback(ctx context.Context, cfg Config, cause error) verdict {
 
 // answerVerdict prints the shim's own decision in the daemon's answer format, so whoever
 // reads the monitor's output parses one format. The target is "-" when none is known.
-func answerVerdict(target string, code int, state, reason string) verdict {
+func answerVerdict(target string, code int, state vcs.State, reason string) verdict {
 	if target == "" {
 		target = "-"
 	}
 	conf := 0.0
-	if code > ExitOffline && code <= ExitOnline {
-		conf = float64(code-ExitOffline) / 10
+	if vcs.IsOnline(code) {
+		conf = float64(code-vcs.CodeOffline) / 10
 	}
-	line, err := ipc.FormatAnswer(ipc.Answer{Target: target, Code: code, State: state, Confidence: conf, Reason: reason})
+	line, err := ipc.FormatAnswer(ipc.Answer{Target: target, Code: code, State: string(state), Confidence: conf, Reason: reason})
 	if err != nil { // cannot happen with the codes and states above; say so rather than hide it
 		return verdict{code: code, notes: []string{"formatting the answer: " + err.Error()}}
 	}
@@ -218,38 +212,38 @@ func direct(ctx context.Context, cfg Config) (int, string, string) {
 	path := ipc.FallbackPath(cfg.Socket)
 	targets, err := ipc.ReadFallback(path, cfg.Trusted()...)
 	if err != nil {
-		return ExitOffline, cfg.Target, "cannot read the fallback file: " + err.Error()
+		return vcs.CodeOffline, cfg.Target, "cannot read the fallback file: " + err.Error()
 	}
 	t, err := ipc.FindFallback(targets, cfg.Target)
 	if err != nil {
-		return ExitOffline, cfg.Target, fmt.Sprintf("%s: %v", path, err)
+		return vcs.CodeOffline, cfg.Target, fmt.Sprintf("%s: %v", path, err)
 	}
 	if t.VIP == "" && t.PidFile == "" && t.Process == "" {
-		return ExitOffline, t.Name, "the fallback file names neither a VIP nor a process for " + t.Name + ": cannot tell whether the service runs on this node"
+		return vcs.CodeOffline, t.Name, "the fallback file names neither a VIP nor a process for " + t.Name + ": cannot tell whether the service runs on this node"
 	}
 	var found []string
 	if t.VIP != "" {
 		ok, err := local.VIPPresent(t.VIP)
 		if err != nil {
-			return ExitOffline, t.Name, err.Error()
+			return vcs.CodeOffline, t.Name, err.Error()
 		}
 		if !ok {
-			return ExitOffline, t.Name, "vip " + t.VIP + " is not on this node"
+			return vcs.CodeOffline, t.Name, "vip " + t.VIP + " is not on this node"
 		}
 		found = append(found, "vip "+t.VIP+" is local")
 	}
 	if t.PidFile != "" || t.Process != "" {
 		pid, err := local.CheckProcess(t.PidFile, t.Process)
 		if err != nil {
-			return ExitOffline, t.Name, err.Error()
+			return vcs.CodeOffline, t.Name, err.Error()
 		}
 		found = append(found, fmt.Sprintf("pid %d runs", pid))
 	}
 	if err := dialAll(ctx, t.Ports); err != nil {
-		return ExitOffline, t.Name, err.Error()
+		return vcs.CodeOffline, t.Name, err.Error()
 	}
 	found = append(found, fmt.Sprintf("%d critical ports accept connections", len(t.Ports)))
-	return ExitOnline, t.Name, strings.Join(found, ", ")
+	return vcs.CodeOnlineMax, t.Name, strings.Join(found, ", ")
 }
 
 // maxPortWait bounds one TCP connect of the direct check.

@@ -309,7 +309,7 @@ func TestParseVCS(t *testing.T) {
 		t.Errorf("Parse(VCS) = %+v, %v; want %+v", cfg, err, want)
 	}
 	cfg, err = Parse([]string{"axigen_res"})
-	want = Config{Resource: "axigen_res", Socket: DefaultSocket, Timeout: DefaultTimeout, OnUnavailable: ModeDirect}
+	want = Config{Resource: "axigen_res", Socket: ipc.DefaultSocket, Timeout: DefaultTimeout, OnUnavailable: ModeDirect}
 	if err != nil || cfg != want {
 		t.Errorf("Parse(resource only) = %+v, %v; want defaults", cfg, err)
 	}

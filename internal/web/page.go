@@ -13,6 +13,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/probe"
+	"github.com/axprobe/axprobe/internal/vcs"
 )
 
 // assets holds the page template, its stylesheet and its script. assets/app.js renders the
@@ -134,11 +135,11 @@ func clock(t time.Time) string {
 // stateIcon is a shape per state, so that no state is told by colour alone.
 func stateIcon(state string) string {
 	switch state {
-	case "online":
+	case string(vcs.Online):
 		return "✔"
-	case "offline":
+	case string(vcs.Offline):
 		return "✖"
-	case "maintenance":
+	case string(vcs.Maintenance):
 		return "⏸"
 	}
 	return "…"
@@ -194,7 +195,7 @@ func sparkline(history []daemon.Point) template.HTML {
 			}
 			x, y := sparkX(age, span), sparkY(p.Confidence)
 			fmt.Fprintf(&line, "%.1f,%.1f ", x, y)
-			if p.Code == 100 {
+			if p.Code == vcs.CodeOffline {
 				fmt.Fprintf(&marks, "M%.1f,%d l3,3 m-3,0 l3,-3 ", x-1.5, sparkHeight-4)
 			}
 		}
