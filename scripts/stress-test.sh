@@ -38,8 +38,9 @@ command -v jq >/dev/null || { echo "stress-test: needs jq (scripts/install-test-
 
 work=$(mktemp -d)
 busy=()
+gotest=""
 cleanup() {
-	for pid in "${busy[@]}"; do
+	for pid in "${busy[@]}" $gotest; do
 		kill "$pid" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
@@ -63,10 +64,14 @@ start=$SECONDS
 for ((run = 1; run <= runs; run++)); do
 	t0=$SECONDS
 	json=$work/run$run.json
-	env -u AXPROBE_INTEGRATION go test -race -count=1 -json -timeout "$timeout" "${pkgs[@]}" >"$json" 2>"$work/run$run.err" || true
-	# One line per finished test or package: "pass|fail<TAB>package<TAB>test" (test "" for
-	# the package itself).
-	jq -r 'select(.Action == "pass" or .Action == "fail") | [.Action, .Package, (.Test // "")] | @tsv' "$json" >"$work/run$run.tsv" 2>/dev/null || true
+	# In the background and waited for, so a signal stops the script (and the run) at once.
+	env -u AXPROBE_INTEGRATION go test -race -count=1 -json -timeout "$timeout" "${pkgs[@]}" >"$json" 2>"$work/run$run.err" &
+	gotest=$!
+	wait "$gotest" || true
+	gotest=""
+	# One line per finished test or package: "pass|fail<TAB>package<TAB>test<TAB>seconds"
+	# (test "" for the package itself).
+	jq -r 'select(.Action == "pass" or .Action == "fail") | [.Action, .Package, (.Test // ""), (.Elapsed // 0)] | @tsv' "$json" >"$work/run$run.tsv" 2>/dev/null || true
 	fails=$(awk -F'\t' '$1 == "fail"' "$work/run$run.tsv" | wc -l)
 	if [[ -s $work/run$run.err ]] && ! grep -q . "$work/run$run.tsv"; then
 		fails=1 # nothing ran: a build or tool failure
@@ -90,6 +95,10 @@ cat "$work"/run*.tsv | awk -F'\t' '
 	{ if ($3 ~ /\//) sub_[name] = 1 }
 	END { for (n in runs) if (!(n in sub_) || fails[n] > 0) printf "%6d %6d  %s\n", runs[n], fails[n] + 0, n }' |
 	sort -k2,2nr -k3,3
+echo
+echo "stress-test: the slowest packages (mean seconds per run, under load)"
+cat "$work"/run*.tsv | awk -F'\t' '$3 == "" { t[$2] += $4; n[$2]++ } END { for (p in t) printf "%8.1f  %s\n", t[p] / n[p], p }' |
+	sort -rn | head -n 8
 tests=$(cat "$work"/run*.tsv | awk -F'\t' '$3 != "" && $3 !~ /\//' | cut -f2,3 | sort -u | wc -l)
 echo "stress-test: $runs runs, $failed_runs failed; $tests top-level tests per run"
 ((failed_runs == 0))

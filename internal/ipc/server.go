@@ -652,9 +652,12 @@ func (s *Server) observe(command, result string) {
 }
 
 // refuse tells a connection that cannot be admitted that the server is busy, without
-// waiting on it.
+// waiting on it: a fresh connection's empty send buffer takes the short line at once. The
+// deadline only bounds a buffer that cannot be full; it is long enough that the accept
+// loop, descheduled between setting it and writing on a loaded machine, does not fail the
+// write and reset the client instead of answering it.
 func (s *Server) refuse(conn net.Conn) {
-	_ = conn.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = io.WriteString(conn, Prefix+" ERR busy\n")
 	conn.Close()
 	s.observe(commandInvalid, ResultBusy)
