@@ -59,4 +59,14 @@ func TestProberDegradedAndSignals(t *testing.T) {
 	if v := snap.AxigenVersion(); v != "10.6.30" {
 		t.Errorf("AxigenVersion() = %q", v)
 	}
+	// A standby node's CLI check fails (Axigen runs on the other node): the version it last
+	// saw stays.
+	failed := probe.NewTrace()
+	failed.Begin("connect")
+	failed.Finish()
+	ts.apply(result{check: "cli", trace: failed, err: &probe.Error{Reason: probe.ReasonRefused, Phase: "connect"}, at: now})
+	if snap := ts.snapshot(); snap.AxigenVersion() != "10.6.30" {
+		v := snap.AxigenVersion()
+		t.Errorf("after a failed probe AxigenVersion() = %q, want the last seen", v)
+	}
 }

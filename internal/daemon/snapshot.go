@@ -71,6 +71,9 @@ type CheckSnapshot struct {
 
 	// Series is what a metrics check graded in its last run: each series' value and growth.
 	Series []probe.SeriesValue `json:"series,omitempty"`
+	// AxigenVersion is the Axigen version a CLI check last saw (GET VERSION), kept while
+	// later probes fail: a standby node goes on reporting the version it ran.
+	AxigenVersion string `json:"axigen_version,omitempty"`
 	// Capacity is the storage gate's last measure of the domain storage's free space and
 	// inodes; nil until one succeeds.
 	Capacity *probe.Capacity `json:"capacity,omitempty"`
@@ -89,10 +92,8 @@ type CheckSnapshot struct {
 // "version" note), or "" when no CLI check has answered GET VERSION.
 func (t *TargetSnapshot) AxigenVersion() string {
 	for _, c := range t.Checks {
-		for _, n := range c.Notes {
-			if n.Name == "version" && c.Protocol == "cli" {
-				return n.Value
-			}
+		if c.AxigenVersion != "" {
+			return c.AxigenVersion
 		}
 	}
 	return ""

@@ -270,6 +270,11 @@ func (ts *targetState) evidence(prev CheckSnapshot, r result, outcome score.Outc
 		c.Phases = r.trace.Phases()
 		c.TLS = r.trace.TLS()
 		c.Notes = r.trace.Notes()
+		for _, n := range c.Notes {
+			if n.Name == "version" && c.Protocol == "cli" {
+				c.AxigenVersion = n.Value
+			}
+		}
 		if d, ok := r.trace.Measure("delivery"); ok {
 			c.DeliverySeconds = d.Seconds()
 		}

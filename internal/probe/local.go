@@ -119,7 +119,7 @@ func (g storageGate) Probe(ctx context.Context, t *Trace) error {
 		if errors.Is(err, syscall.ENOSPC) {
 			// Full: the canary could not be written. Still show how full.
 			if c, cerr := g.capacity.Measure(ctx); cerr == nil {
-				t.SetCapacity(Capacity(c))
+				t.SetCapacity(g.record(c))
 			}
 		}
 		return fail
@@ -129,8 +129,14 @@ func (g storageGate) Probe(ctx context.Context, t *Trace) error {
 	if err != nil {
 		return Fail(t, ReasonLocal, 0, err)
 	}
-	t.SetCapacity(Capacity(c))
+	t.SetCapacity(g.record(c))
 	return g.grade(t, c)
+}
+
+// record is what the trace keeps of a measure: the figures and the gate's thresholds.
+func (g storageGate) record(c local.Capacity) Capacity {
+	return Capacity{SizeBytes: c.SizeBytes, FreeBytes: c.FreeBytes, Inodes: c.Inodes, FreeInodes: c.FreeInodes,
+		DegradedFreePercent: g.degraded, FailedFreePercent: g.failed}
 }
 
 // grade compares the free space and inodes with the gate's percentages.

@@ -265,7 +265,7 @@ func (p *metricsProber) grade(t *Trace, families map[string]*dto.MetricFamily) e
 			missing = append(missing, p.keys[i])
 			continue
 		}
-		sv := SeriesValue{Name: p.keys[i], Value: v}
+		sv := SeriesValue{Name: p.keys[i], Value: v, Limits: r.limits()}
 		sv.Growth, sv.HasGrowth = p.observe(i, now, v)
 		t.SetSeries(sv)
 		for _, f := range r.findings(p.keys[i], sv) {
@@ -340,6 +340,24 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// limits lists the rule's thresholds, for the snapshot and the alert rules.
+func (r *MetricRule) limits() []Limit {
+	var out []Limit
+	for _, l := range []struct {
+		level string
+		v     *float64
+	}{
+		{"degraded_above", r.DegradedAbove}, {"failed_above", r.FailedAbove},
+		{"degraded_below", r.DegradedBelow}, {"failed_below", r.FailedBelow},
+		{"growth_degraded_above", r.GrowthDegradedAbove}, {"growth_failed_above", r.GrowthFailedAbove},
+	} {
+		if l.v != nil {
+			out = append(out, Limit{Level: l.level, Value: *l.v})
+		}
+	}
+	return out
 }
 
 // ruleFinding is one threshold a value crossed.

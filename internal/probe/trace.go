@@ -277,6 +277,14 @@ type SeriesValue struct {
 	Value     float64 `json:"value"`
 	Growth    float64 `json:"growth_per_minute"`
 	HasGrowth bool    `json:"has_growth"`
+	Limits    []Limit `json:"limits,omitempty"` // the thresholds it is graded against
+}
+
+// Limit is one configured threshold of a graded series: Level is degraded_above,
+// failed_above, degraded_below, failed_below, growth_degraded_above or growth_failed_above.
+type Limit struct {
+	Level string  `json:"level"`
+	Value float64 `json:"value"`
 }
 
 // SetSeries records one graded series, replacing an earlier value of the same name.
@@ -306,6 +314,9 @@ type Capacity struct {
 	FreeBytes  uint64 `json:"free_bytes"` // available to unprivileged users (Axigen runs as axigen)
 	Inodes     uint64 `json:"inodes"`
 	FreeInodes uint64 `json:"free_inodes"`
+	// The gate's thresholds, in percent of free space or inodes; 0 when disabled.
+	DegradedFreePercent float64 `json:"degraded_free_percent,omitempty"`
+	FailedFreePercent   float64 `json:"failed_free_percent,omitempty"`
 }
 
 // SetCapacity records the storage capacity the probe measured.

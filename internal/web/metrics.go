@@ -168,17 +168,17 @@ var (
 	famCertExpiry = newFamily("axprobe_tls_cert_expiry_timestamp_seconds", "gauge",
 		"Expiry (Unix time) of the leaf certificate the last TLS probe of a check saw.", "target", "check")
 
-	families = []*family{famConfidence, famMonitorCode, famState, famTransitions, famProbeSuccess, famCheckHealth,
-		famProbeFailures, famProbeDuration, famDelivery, famCertExpiry}
+	families = append([]*family{famConfidence, famMonitorCode, famState, famTransitions, famProbeSuccess, famCheckHealth,
+		famProbeFailures, famProbeDuration, famDelivery, famCertExpiry}, signalFamilies...)
 )
 
 // label is one label of a series. Series get their labels sorted by name.
 type label struct{ name, value string }
 
-// labels holds up to three labels without allocating.
+// labels holds up to four labels without allocating.
 type labels struct {
 	n int
-	l [3]label
+	l [4]label
 }
 
 func labelsOf(ls ...label) labels {
@@ -283,6 +283,7 @@ func walk(s *daemon.Snapshot, out sink) {
 			out.value(famCertExpiry, labelsOf(label{"check", r.check}, label{"target", r.target}), float64(r.stats.CertExpiry.Unix()))
 		}
 	}
+	walkSignals(s, out)
 }
 
 // collectSink turns the walk into prometheus.Metrics.

@@ -1,0 +1,88 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/probe"
+)
+
+// signalSnapshot is a one-target snapshot with every Axigen signal: a graded queue with its
+// growth and limits, a CLI version, and the storage gate's capacity.
+func signalSnapshot() *daemon.Snapshot {
+	snap := scaleSnapshot(1)
+	t := &snap.Targets[0]
+	t.Checks = append(t.Checks,
+		daemon.CheckSnapshot{Name: "queue", Protocol: "metrics", HasResult: true, OK: true, Stats: daemon.NewCheckStats(),
+			Series: []probe.SeriesValue{{Name: "queue_size", Value: 150, Growth: 12.5, HasGrowth: true,
+				Limits: []probe.Limit{{Level: "degraded_above", Value: 100}, {Level: "growth_degraded_above", Value: 10}}},
+				{Name: `users_count{domain="example.com"}`, Value: 7}}})
+	for i := range t.Checks {
+		if t.Checks[i].Name == "cli" {
+			t.Checks[i].AxigenVersion = "10.6.30"
+		}
+	}
+	t.Gates = append(t.Gates, daemon.CheckSnapshot{Name: "storage", Protocol: "storage", HasResult: true, OK: true,
+		Stats: daemon.NewCheckStats(), Capacity: &probe.Capacity{SizeBytes: 1000, FreeBytes: 50, Inodes: 100, FreeInodes: 90,
+			DegradedFreePercent: 10}})
+	return snap
+}
+
+func TestSignalMetrics(t *testing.T) {
+	snap := signalSnapshot()
+	m, _ := metricsOf("test", snap)
+	s, err := New(Options{Source: fixedSource{snap}, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		gathered[mf.GetName()] = mf
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	name := snap.Targets[0].Name
+	for _, want := range []string{
+		`axprobe_axigen_series{check="queue",series="queue_size",target="` + name + `"} 150`,
+		`axprobe_axigen_series{check="queue",series="users_count{domain=\"example.com\"}",target="` + name + `"} 7`,
+		`axprobe_axigen_series_growth_per_minute{check="queue",series="queue_size",target="` + name + `"} 12.5`,
+		`axprobe_axigen_series_limit{check="queue",level="degraded_above",series="queue_size",target="` + name + `"} 100`,
+		`axprobe_axigen_series_limit{check="queue",level="growth_degraded_above",series="queue_size",target="` + name + `"} 10`,
+		`axprobe_axigen_version_info{check="cli",target="` + name + `",version="10.6.30"} 1`,
+		`axprobe_storage_size_bytes{target="` + name + `"} 1000`,
+		`axprobe_storage_free_bytes{target="` + name + `"} 50`,
+		`axprobe_storage_inodes{target="` + name + `"} 100`,
+		`axprobe_storage_free_inodes{target="` + name + `"} 90`,
+		`axprobe_storage_free_percent_limit{level="degraded",target="` + name + `"} 10`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(text, `level="failed",target`) {
+		t.Error("a disabled storage level (0) is exported")
+	}
+	if got, want := normalised(t, parseText(t, strings.NewReader(text))), normalised(t, gathered); got != want {
+		t.Errorf("/metrics differs from the collector's series\n--- /metrics\n%s\n--- collector\n%s", got, want)
+	}
+}
