@@ -12,6 +12,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/probe"
 )
 
 func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -78,6 +79,9 @@ func writeStatus(w io.Writer, snap *daemon.Snapshot, now time.Time) {
 		}
 		fmt.Fprintf(w, "%s  %s  code %d  confidence %.2f  (updated %s)\n", safe(t.Name), safe(strings.ToUpper(t.State)), t.Code, t.Confidence, age)
 		fmt.Fprintf(w, "  %s\n", safe(t.Reason))
+		if v := t.AxigenVersion(); v != "" {
+			fmt.Fprintf(w, "  Axigen %s (CLI GET VERSION)\n", safe(v))
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  KIND\tNAME\tADDRESS\tHEALTH\tLAST\tTOOK\tDETAIL")
 		for _, g := range t.Gates {
@@ -133,8 +137,14 @@ func detail(c daemon.CheckSnapshot) string {
 	switch {
 	case c.Error != "":
 		return c.Error
+	case c.Detail != "":
+		return c.Detail
 	case c.Reason != "":
 		return c.Reason
+	case len(c.Series) > 0:
+		return probe.SeriesText(c.Series)
+	case c.Capacity != nil:
+		return c.Capacity.String()
 	case c.DeliverySeconds > 0:
 		return fmt.Sprintf("mail delivered in %.2fs", c.DeliverySeconds)
 	case c.TLS != nil && !c.TLS.CertNotAfter.IsZero():

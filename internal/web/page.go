@@ -54,6 +54,7 @@ func pageTemplate() *template.Template {
 		"recent":      recentTransitions,
 		"faultOrNone": func(f string) string { return cmpOr(f, "none") },
 		"isoTime":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"seriesText":  probe.SeriesText,
 	}).ParseFS(assets, "assets/index.html"))
 }
 

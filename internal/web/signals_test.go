@@ -86,3 +86,45 @@ func TestSignalMetrics(t *testing.T) {
 		t.Errorf("/metrics differs from the collector's series\n--- /metrics\n%s\n--- collector\n%s", got, want)
 	}
 }
+
+// The page shows the Axigen version, a metrics check's series, a degraded gate's detail and
+// the storage capacity; the script renders the same facts from /status.json.
+func TestPageShowsSignals(t *testing.T) {
+	snap := signalSnapshot()
+	tg := &snap.Targets[0]
+	g := &tg.Gates[len(tg.Gates)-1]
+	g.Outcome, g.Reason, g.Detail = "degraded", "storage_low", "storage /var/opt/axigen: free space 5.00%"
+	m, _ := metricsOf("test", snap)
+	s, err := New(Options{Source: fixedSource{snap}, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(raw)
+	for _, want := range []string{
+		`<span class="version">Axigen 10.6.30</span>`,
+		`<span class="series">queue_size 150 (&#43;12.5/min), users_count{domain=&#34;example.com&#34;} 7</span>`,
+		`<span class="err">storage /var/opt/axigen: free space 5.00%</span>`,
+		`<span class="capacity">free 5.0% (50 B of 1000 B), inodes 90.0% free</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	js, err := assets.ReadFile("assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"function seriesText", "function capacityText", "function axigenVersion", "c.axigen_version", "g.capacity", "g.detail"} {
+		if !strings.Contains(string(js), fn) {
+			t.Errorf("app.js lacks %s: the live re-render would drop what the server rendered", fn)
+		}
+	}
+}

@@ -66,10 +66,36 @@ function spark(history) {
     (marks ? '<path class="down" d="' + marks.trim() + '"/>' : "") + "</svg>";
 }
 
+// seriesText and capacityText mirror probe.SeriesText and probe.Capacity.String.
+function seriesText(series) {
+  return series.map(s => s.name + " " + String(+s.value.toPrecision(6)) +
+    (s.has_growth ? " (" + (s.growth_per_minute >= 0 ? "+" : "") + String(+s.growth_per_minute.toPrecision(3)) + "/min)" : "")).join(", ");
+}
+
+function bytesText(n) {
+  if (n < 1024) return n + " B";
+  let div = 1024, exp = 0;
+  for (let m = Math.floor(n / 1024); m >= 1024 && exp < 5; m = Math.floor(m / 1024)) { div *= 1024; exp++; }
+  return (n / div).toFixed(1) + " " + "KMGTPE"[exp] + "iB";
+}
+
+function capacityText(c) {
+  let out = c.size_bytes > 0 ? "free " + (100 * c.free_bytes / c.size_bytes).toFixed(1) + "% (" + bytesText(c.free_bytes) + " of " + bytesText(c.size_bytes) + ")" : "size unknown";
+  if (c.inodes > 0) out += ", inodes " + (100 * c.free_inodes / c.inodes).toFixed(1) + "% free";
+  return out;
+}
+
+function axigenVersion(t) {
+  const c = (t.checks || []).find(c => c.axigen_version);
+  return c ? c.axigen_version : "";
+}
+
 function gateItem(g) {
+  const note = g.error || g.detail;
   return '<li class="out-' + esc(g.outcome) + '" data-gate="' + esc(g.name) + '"><span class="icon" aria-hidden="true">' +
     outcomeIcon(g.outcome) + "</span> " + esc(g.name) + ' <span class="outcome">' + esc(g.outcome) + "</span>" +
-    (g.error ? ' <span class="err">' + esc(g.error) + "</span>" : "") + "</li>";
+    (note ? ' <span class="err">' + esc(note) + "</span>" : "") +
+    (g.capacity ? ' <span class="capacity">' + esc(capacityText(g.capacity)) + "</span>" : "") + "</li>";
 }
 
 function checkRow(c) {
@@ -83,8 +109,9 @@ function checkRow(c) {
     '<td data-label="health">' + pct(c.health) + "</td>" +
     '<td data-label="last probe">' + fmtDur(goDuration(c.duration)) +
     (c.delivery_seconds ? ' <span class="delivery">mail delivered in ' + c.delivery_seconds.toFixed(2) + " s</span>" : "") +
+    (c.series && c.series.length ? ' <span class="series">' + esc(seriesText(c.series)) + "</span>" : "") +
     ' <small class="phases">' + phases + "</small></td>" +
-    '<td data-label="failure"' + (c.reason ? ' class="reason"' : "") + ' title="' + esc(c.error || "") + '">' + failure + "</td>" +
+    '<td data-label="failure"' + (c.reason ? ' class="reason"' : "") + ' title="' + esc(c.error || c.detail || "") + '">' + failure + "</td>" +
     '<td data-label="certificate">' + esc(cert(c.tls)) + "</td></tr>";
 }
 
@@ -95,7 +122,8 @@ function targetInner(t) {
     ' <span class="code" title="the exit code axprobe monitor gives VCS">code <b>' + esc(t.code) + "</b></span>" +
     ' <span class="conf">confidence <b>' + pct(t.confidence) + "</b></span></header>" +
     '<p class="why">' + esc(t.reason) + " · since <time>" + clock(t.since) + "</time>" +
-    (t.maintenance ? " · maintenance marker present" : "") + "</p>" +
+    (t.maintenance ? " · maintenance marker present" : "") +
+    (axigenVersion(t) ? ' · <span class="version">Axigen ' + esc(axigenVersion(t)) + "</span>" : "") + "</p>" +
     '<figure class="sparkbox">' + spark(t.history) + "<figcaption>confidence, last hour</figcaption></figure>" +
     "<h3>Local gates</h3><ul class=\"gates\">" +
     ((t.gates && t.gates.length) ? t.gates.map(gateItem).join("") : "<li>none configured</li>") + "</ul>" +
