@@ -11,8 +11,18 @@ import (
 	"time"
 )
 
-// lfReps is how often each local fact is broken and repaired.
-const lfReps = 10
+// lfReps is how often each local fact is broken and repaired; AXPROBE_LOCALFACTS_REPS
+// overrides it (bench/run: 20, its smoke run 1).
+func lfReps(t *testing.T) int {
+	if v := os.Getenv("AXPROBE_LOCALFACTS_REPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			t.Fatalf("AXPROBE_LOCALFACTS_REPS=%q: want a whole number from 1 to 1000", v)
+		}
+		return n
+	}
+	return 10
+}
 
 // TestLocalFactsAnswerAtOnce breaks each local fact of one node running at the default
 // schedule (interval 10s: a cached gate result would be up to ten seconds old) and checks
@@ -88,9 +98,10 @@ func TestLocalFactsAnswerAtOnce(t *testing.T) {
 			mend:   func() { mount(); mounted = true }},
 	}
 	var rows strings.Builder
+	reps := lfReps(t)
 	for _, f := range facts {
 		var took []time.Duration
-		for i := range lfReps {
+		for i := range reps {
 			first := make(chan time.Duration, 1)
 			start := make(chan time.Time, 1)
 			go func() { // polls all along: the first 100 after the fault
@@ -129,7 +140,7 @@ func TestLocalFactsAnswerAtOnce(t *testing.T) {
 	}
 	writeReport(t, "local-facts.md", `One node (network namespace, a veth end holding VIP `+foVIP+`), axigen-standin on
 the VIP, storage a tmpfs mounted in the daemon's mount namespace; the daemon at the default
-schedule (interval 10s, fast_interval 1s, timeout 3s). Each fact broken `+strconv.Itoa(lfReps)+` times;
+schedule (interval 10s, fast_interval 1s, timeout 3s). Each fact broken `+strconv.Itoa(reps)+` times;
 a poller asks the daemon's socket all along. "fault → first 100": from the kill signal, or
 from the return of the ip/umount command.
 
