@@ -69,6 +69,9 @@ func checkConfigCommand(_ context.Context, args []string, stdout, stderr io.Writ
 		}
 		return 1
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	verdict := fmt.Sprintf("config OK: %d %s, %d %s", len(cfg.Targets), plural(len(cfg.Targets), "target"),
 		cfg.NumChecks(), plural(cfg.NumChecks(), "check"))
 	if !*printConfig {

@@ -56,6 +56,9 @@ Flags:
 		fmt.Fprintf(stderr, "axprobe run: %v\n", err)
 		return 1
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config", "warning", w)
+	}
 	srv, err := newServer(cfg, load, log, webHooks(cfg, log))
 	if err != nil {
 		fmt.Fprintf(stderr, "axprobe run: %v\n", err)

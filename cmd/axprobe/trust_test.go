@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -97,5 +98,43 @@ func TestStatusEscapes(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), `\x1b]0;pwned\a`); n != 3 {
 		t.Errorf("escaped banner shown %d times, want 3:\n%s", n, out.String())
+	}
+}
+
+// TestRunHTTPBindFailsBeforeStart: a port in use fails the start before "axprobe started"
+// is logged (issue 13: the log announced a daemon that was about to exit).
+func TestRunHTTPBindFailsBeforeStart(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "axprobe.yaml")
+	yaml := "socket: " + filepath.Join(dir, "s.sock") + "\nhttp:\n  listen: " + taken.Addr().String() + "\n" + `targets:
+  - name: axigen
+    vip: 127.0.0.1
+    checks:
+      - { name: smtp, protocol: smtp, port: 1 }
+`
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- runCommand(context.Background(), []string{"--config", config}, &stdout, &stderr) }()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(stderr.String(), "address already in use") {
+			t.Errorf("exit %d, log:\n%s\nwant 1 and the bind error", code, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "axprobe started") {
+			t.Errorf("\"axprobe started\" logged before the bind failed:\n%s", stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("axprobe run did not exit")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.sock")); !os.IsNotExist(err) {
+		t.Errorf("the socket was left behind: %v", err)
 	}
 }

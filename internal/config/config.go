@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/axprobe/axprobe/internal/secret"
 )
@@ -196,9 +197,28 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// add records a problem at path.
+// add records a problem at path. Both are capped: a 20 MB name in the file must not come
+// back whole in the error (issue 13).
 func (ps *Problems) add(path, message string) {
-	*ps = append(*ps, Problem{Path: path, Message: message})
+	*ps = append(*ps, Problem{Path: clipText(path, maxProblemPath), Message: clipText(message, maxProblemMessage)})
+}
+
+// Caps on a Problem's text, in bytes.
+const (
+	maxProblemPath    = 256
+	maxProblemMessage = 1024
+)
+
+// clipText cuts s to at most n bytes at a character boundary, saying how long it was.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("... (%d bytes in all)", len(s))
 }
 
 // cover reports whether a problem is already recorded at path or at a field that holds it.

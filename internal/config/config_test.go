@@ -418,7 +418,7 @@ func TestValidateReturnsEveryProblemOfAHandBuiltConfig(t *testing.T) {
 
 func TestFileErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope.yaml")
-	if _, err := Load(missing, nil, nil); err == nil || err.Error() != "open "+missing+": no such file or directory" {
+	if _, err := Load(missing, nil, nil); err == nil || err.Error() != "stat "+missing+": no such file or directory" {
 		t.Errorf("missing file: %v", err)
 	}
 	bad := writeConfig(t, "targets: [\n")

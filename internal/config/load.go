@@ -3,18 +3,19 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	envprovider "github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
 	"github.com/axprobe/axprobe/internal/secret"
@@ -43,10 +44,11 @@ import (
 func Load(path string, env []string, flags map[string]any) (*Config, error) {
 	k := koanf.New(".")
 	if path != "" {
-		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
-			if _, isPathErr := errors.AsType[*fs.PathError](err); isPathErr {
-				return nil, err
-			}
+		data, err := readConfigFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.Load(bytesProvider(data), yaml.Parser()); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -82,11 +84,70 @@ func Load(path string, env []string, flags map[string]any) (*Config, error) {
 		}
 	}
 	problems = append(problems, c.readPasswords(env)...)
+	problems = append(problems, c.lookupGroup()...)
 	problems.sort()
 	if len(problems) > 0 {
 		return nil, problems
 	}
 	return &c, nil
+}
+
+// MaxFileSize bounds a config file: a thousand targets fit in far less. A 60 MB file once
+// took the daemon to 686 MB of memory (issue 13).
+const MaxFileSize = 4 << 20
+
+// readConfigFile reads the config file: a regular file (a FIFO or a device is refused
+// before it is opened, and the open does not block), at most MaxFileSize bytes. Errors
+// name the file, never its content.
+func readConfigFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxFileSize)
+	}
+	return data, nil
+}
+
+// bytesProvider is a koanf provider of bytes already read.
+type bytesProvider []byte
+
+func (b bytesProvider) ReadBytes() ([]byte, error) { return b, nil }
+
+func (b bytesProvider) Read() (map[string]any, error) {
+	return nil, errors.New("bytesProvider does not support Read")
+}
+
+// lookupGroup checks that a socket_group name exists here, so check-config reports what
+// would otherwise fail only when the daemon starts.
+func (c *Config) lookupGroup() Problems {
+	var ps Problems
+	if c.SocketGroup == "" || !validGroup(c.SocketGroup) {
+		return nil // none, or reported by validate
+	}
+	if _, err := strconv.ParseUint(c.SocketGroup, 10, 32); err == nil {
+		return nil // a gid needs no entry in /etc/group
+	}
+	if _, err := user.LookupGroup(c.SocketGroup); err != nil {
+		ps.add("socket_group", fmt.Sprintf("%q: no such group on this system", c.SocketGroup))
+	}
+	return ps
 }
 
 // envKey turns AXPROBE_TARGETS__0__VIP into targets.0.vip, or returns "" (skip) for a

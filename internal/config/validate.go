@@ -46,8 +46,12 @@ func (c *Config) validate() Problems {
 	case len(c.Socket) > maxSocketPathLen:
 		ps.add("socket", fmt.Sprintf("%q is %d bytes; a Unix socket path has at most %d", c.Socket, len(c.Socket), maxSocketPathLen))
 	}
-	if c.SocketMode&^0o777 != 0 {
+	switch {
+	case c.SocketMode&^0o777 != 0:
 		ps.add("socket_mode", fmt.Sprintf("%#o has bits beyond 0777", uint32(c.SocketMode)))
+	case c.SocketMode == 0:
+		// ipc.Listen reads 0 as "the default", so 0000 used to give 0660 silently.
+		ps.add("socket_mode", `"0000" would let no one but root connect; use "0600" for root only, or "0660" with socket_group`)
 	}
 	if c.SocketGroup != "" && !validGroup(c.SocketGroup) {
 		ps.add("socket_group", fmt.Sprintf("%q is neither a group name nor a gid", c.SocketGroup))
@@ -553,4 +557,27 @@ func sanitizeWord(s string) string {
 		s = s[:max] + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// Warnings lists settings that are valid but probably not meant: `axprobe check-config`
+// prints them and `axprobe run` logs them at start.
+func (c *Config) Warnings() []string {
+	var ws []string
+	if c.HTTP.Listen != "" && c.HTTP.WebConfigFile == "" && !loopbackListen(c.HTTP.Listen) {
+		ws = append(ws, fmt.Sprintf("http.listen: %q is reachable from other hosts and http.web_config_file sets neither TLS nor basic auth: /metrics and the status page are open to the network (listen on 127.0.0.1, or set http.web_config_file)", c.HTTP.Listen))
+	}
+	return ws
+}
+
+// loopbackListen reports whether addr listens on loopback only.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

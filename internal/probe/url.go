@@ -57,6 +57,11 @@ func ParseURL(raw string) (Spec, error) {
 	if _, has := u.User.Password(); has {
 		return Spec{}, errors.New("url: a password in the URL is not accepted; use --password-file or --password-env")
 	}
+	if u.Opaque != "" {
+		// "u:pw@host:port" parses as scheme "u" and opaque "pw@host:port": repeating it
+		// would print the password.
+		return Spec{}, fmt.Errorf("url: %q is not followed by // (want scheme://[user@]host[:port]); the rest is not repeated, it may hold a password", u.Scheme+":")
+	}
 	scheme, ok := urlSchemes()[strings.ToLower(u.Scheme)]
 	if !ok {
 		return Spec{}, fmt.Errorf("url %q: scheme %q is not one of smtp, smtps, imap, imaps, pop3, pop3s, http, https, axigen-cli, tcp, roundtrip", u.Redacted(), u.Scheme)

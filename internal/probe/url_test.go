@@ -38,7 +38,7 @@ func TestParseURLErrors(t *testing.T) {
 		{"tcp://h", "needs a port"},
 		{"imap://h:0", "port"},
 		{"imap://h:70000", "port"},
-		{"imap:h", "no host"},
+		{"imap:h", "not followed by //"},
 		{"imap:///INBOX", "no host"},
 		{"smtp://h/path", "no path"},
 		{"pop3://h?x=1", "no path or query"},
@@ -64,6 +64,10 @@ func TestParseURLRejectsPasswordWithoutRepeatingIt(t *testing.T) {
 		"imap://probe:hunter2@10.0.0.5:99999",
 		"bogus://probe:hunter2@h",
 		"imap://probe:hunter2@h/%zz",
+		// Opaque URLs: the scheme is the user, the password sits in the opaque part
+		// (issue 13: "u:pw@host:port" echoed the password).
+		"probe:hunter2@10.0.0.5:143",
+		"imap:hunter2@h",
 	} {
 		_, err := ParseURL(raw)
 		if err == nil {
@@ -81,13 +85,19 @@ func TestParseURLRejectsPasswordWithoutRepeatingIt(t *testing.T) {
 }
 
 func FuzzParseURL(f *testing.F) {
-	for _, s := range []string{"imap://probe@h/INBOX", "https://h:9443/x?y", "tcp://[::1]:1", "smtp://u:p@h", "axigen-cli://h",
+	for _, s := range []string{"imap://probe@h/INBOX", "https://h:9443/x?y", "tcp://[::1]:1", "smtp://u:p@h", "axigen-cli://h", "u:pw@host:25",
 		"roundtrip://u@h:587?imap=h:993&to=a@b.test&from=c@d.test&mailbox=INBOX"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		spec, err := ParseURL(raw)
 		if err != nil {
+			// What follows "scheme:" without "//" may be "password@host": never repeated.
+			scheme, rest, _ := strings.Cut(raw, ":")
+			if pw, _, ok := strings.Cut(rest, "@"); ok && isScheme(scheme) && len(pw) >= 6 &&
+				!strings.ContainsAny(pw, "/?#") && strings.Contains(err.Error(), pw) {
+				t.Fatalf("ParseURL(%q) error repeats %q: %v", raw, pw, err)
+			}
 			return
 		}
 		// Whatever ParseURL accepts, New must accept too: the URL is the whole probe.
@@ -95,4 +105,12 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("ParseURL(%q) = %+v, but New rejects it: %v", raw, spec, err)
 		}
 	})
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986: a letter, then letters, digits, + - .).
+func isScheme(s string) bool {
+	if s == "" || !('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		return false
+	}
+	return strings.Trim(strings.ToLower(s), "abcdefghijklmnopqrstuvwxyz0123456789+-.") == ""
 }
