@@ -57,13 +57,18 @@ func startStack(t *testing.T, faults func(*mailtest.Axigen) FaultInjector) *stac
 		// scrape shows a failed check and a transition the tests do not expect.
 		Name: "axigen", Interval: 300 * time.Millisecond, FastInterval: 150 * time.Millisecond, Timeout: 5 * time.Second,
 		DegradedAfter: 5 * time.Second, CertWarnBefore: time.Hour, Window: 5, Rise: 2, Fall: 2, OfflineBelow: 0.5,
-		Gates: []daemon.CheckSpec{{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}}},
+		Gates: []daemon.CheckSpec{{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}},
+			// Thresholds no test directory reaches: the gate records its capacity and limit.
+			{Name: "storage", Probe: probe.Spec{Protocol: "storage", StoragePath: t.TempDir(), DegradedFreePercent: 0.001}}},
 		Checks: []daemon.CheckSpec{
 			tls("smtp", "smtp", ax.SMTP, true),
 			tls("imap", "imap", ax.IMAP, true),
 			tls("pop3", "pop3", ax.POP3, false),
 			{Name: "webmail", Weight: 1, Probe: probe.Spec{Protocol: "http", Address: ax.WebMail.Addr()}},
 			{Name: "cli", Weight: 0.5, Probe: probe.Spec{Protocol: "cli", Address: ax.CLI.Addr()}},
+			{Name: "queue", Weight: 0.5, Probe: probe.Spec{Protocol: "metrics", Address: ax.WebAdmin.Addr(),
+				Username: stackUser, Password: secret.New(stackPassword), GrowthWindow: time.Minute,
+				Metrics: []probe.MetricRule{{Series: "queue_size", DegradedAbove: ptr(1000.0), GrowthDegradedAbove: ptr(100.0)}}}},
 		},
 	}
 	m := NewMetrics("stack-test")
@@ -171,6 +176,11 @@ func TestScrapeOfRunningDaemonPassesPromtool(t *testing.T) {
 		`axprobe_probe_duration_seconds_count{check="smtp",phase="starttls",target="axigen"}`,
 		`axprobe_tls_cert_expiry_timestamp_seconds{check="imap",target="axigen"}`,
 		`axprobe_transitions_total{target="axigen",to="online"} 1`,
+		`axprobe_axigen_series{check="queue",series="queue_size",target="axigen"} 0`,
+		`axprobe_axigen_series_limit{check="queue",level="degraded_above",series="queue_size",target="axigen"} 1000`,
+		`axprobe_axigen_version_info{check="cli",target="axigen",version="10.6.30"} 1`,
+		`axprobe_storage_free_bytes{target="axigen"}`,
+		`axprobe_storage_free_percent_limit{level="degraded",target="axigen"} 0.001`,
 		"go_goroutines", "process_open_fds",
 	} {
 		if !strings.Contains(body, want) {
@@ -203,9 +213,21 @@ func metricNames(exposition string) map[string]bool {
 	return names
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	s := startStack(t, nil)
-	exported := metricNames(s.get(t, "/metrics"))
+	// A growth needs two scrapes of Axigen's /metrics: wait for it (the probe interval is
+	// 300 ms; the deadline is for a loaded machine).
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		body = s.get(t, "/metrics")
+		if strings.Contains(body, "axprobe_axigen_series_growth_per_minute{") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	exported := metricNames(body)
 	for _, c := range []struct {
 		file  string
 		exprs func(t *testing.T, path string) []string
