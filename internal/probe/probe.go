@@ -31,6 +31,11 @@ type Spec struct {
 	CAFile             string  // PEM bundle to verify the server with; system roots when empty
 	ServerName         string  // name to verify the certificate for; the address's host when empty
 	InsecureSkipVerify bool    // record the certificate but do not fail on it
+	// TLSFullEvery > 1 resumes TLS sessions: a full handshake every TLSFullEvery-th probe
+	// (and after a failure, and while the certificate expires within CertWarnBefore),
+	// resumed handshakes in between. 0 or 1: every handshake is full.
+	TLSFullEvery   int
+	CertWarnBefore time.Duration
 
 	Username string        // login (SMTP AUTH, IMAP LOGIN, POP3 USER, CLI USER); empty: no login
 	Password secret.Secret // used only when Username is set
@@ -74,6 +79,8 @@ type Spec struct {
 	// gate degraded, under FailedFreePercent fails it (0 disables either).
 	DegradedFreePercent float64
 	FailedFreePercent   float64
+
+	tlsClient *tlsClient // set by New: what the prober's handshakes remember (tls.go)
 }
 
 // Protocols lists the protocol names New accepts.
@@ -83,6 +90,10 @@ func Protocols() []string {
 
 // New returns the prober for spec, or an error naming the bad field.
 func New(spec Spec) (Prober, error) {
+	if spec.TLSFullEvery < 0 {
+		return nil, fmt.Errorf("tls_full_handshake_every: %d is negative", spec.TLSFullEvery)
+	}
+	spec.tlsClient = newTLSClient(&spec) // the prober's copy of spec carries it
 	switch spec.TLS {
 	case "", TLSNone, TLSStartTLS, TLSImplicit:
 	default:

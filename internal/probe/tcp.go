@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // tcpProber connects, and with TLS=implicit completes a TLS handshake; nothing more.
@@ -140,7 +141,17 @@ func upgradeTLS(ctx context.Context, t *Trace, spec *Spec, conn net.Conn) (*tls.
 	if err != nil {
 		return nil, Fail(t, ReasonInternal, 0, err)
 	}
-	return startTLS(ctx, t, conn, cfg)
+	if spec.tlsClient == nil { // a Spec that did not come through New
+		return startTLS(ctx, t, conn, cfg)
+	}
+	spec.tlsClient.prepare(spec, cfg, time.Now())
+	tc, err := startTLS(ctx, t, conn, cfg)
+	var cs tls.ConnectionState
+	if tc != nil {
+		cs = tc.ConnectionState()
+	}
+	spec.tlsClient.done(cs, err)
+	return tc, err
 }
 
 // matchBanner checks an optional BannerRegex against the greeting text.

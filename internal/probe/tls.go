@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
+	"sync"
+	"time"
 )
 
 // TLSMode says how a prober reaches TLS.
@@ -23,13 +26,9 @@ const (
 func tlsConfig(spec *Spec, t *Trace) (*tls.Config, error) {
 	var roots *x509.CertPool
 	if spec.CAFile != "" {
-		pem, err := os.ReadFile(spec.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", spec.CAFile)
+		var err error
+		if roots, err = caPool(spec.CAFile); err != nil {
+			return nil, err
 		}
 	}
 	serverName := spec.ServerName
@@ -54,6 +53,125 @@ func tlsConfig(spec *Spec, t *Trace) (*tls.Config, error) {
 			return err
 		},
 	}, nil
+}
+
+// caPool returns the certificates of the PEM file at path, parsed once and again only
+// when the file changes (size or modification time): reading and parsing the CA file on
+// every probe was 4 % of the daemon's CPU (docs/BENCHMARKS.md, "Profiling and fixes").
+func caPool(path string) (*x509.CertPool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	caCache.mu.Lock()
+	e, ok := caCache.pools[path]
+	caCache.mu.Unlock()
+	if ok && e.size == fi.Size() && e.mod.Equal(fi.ModTime()) {
+		return e.pool, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate found", path)
+	}
+	caCache.mu.Lock()
+	caCache.pools[path] = caEntry{pool: pool, size: fi.Size(), mod: fi.ModTime()}
+	caCache.mu.Unlock()
+	return pool, nil
+}
+
+type caEntry struct {
+	pool *x509.CertPool
+	size int64
+	mod  time.Time
+}
+
+var caCache = struct {
+	mu    sync.Mutex
+	pools map[string]caEntry
+}{pools: map[string]caEntry{}}
+
+// tlsClient is what a prober remembers between its TLS handshakes: the key-exchange group
+// the server chose, and, when the check resumes sessions (Spec.TLSFullEvery > 1), its
+// session cache and when the next full handshake is due. Safe for concurrent use.
+type tlsClient struct {
+	mu         sync.Mutex
+	curve      tls.CurveID // the server's choice last time; 0 until known
+	handshakes int
+	sessions   tls.ClientSessionCache // nil: every handshake is full
+	sinceFull  int                    // resumed handshakes since the last full one
+	notAfter   time.Time              // certificate expiry seen at the last full handshake
+	failed     bool                   // the last handshake failed
+}
+
+func newTLSClient(spec *Spec) *tlsClient {
+	c := &tlsClient{}
+	if spec.TLSFullEvery > 1 {
+		c.sessions = tls.NewLRUClientSessionCache(1)
+	}
+	return c
+}
+
+// relearnEvery: every this many handshakes the client offers Go's default key shares again,
+// so that a server that starts to support a post-quantum hybrid group gets it.
+const relearnEvery = 64
+
+// classicGroups are the classic key-exchange groups in crypto/tls's own preference order.
+var classicGroups = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+
+// prepare adjusts cfg for the next handshake:
+//
+//   - Key shares. By default Go offers the post-quantum hybrids too and sends two key
+//     shares, X25519MLKEM768 and X25519; generating the ML-KEM one was 9 % of the daemon's
+//     CPU against servers that always choose X25519 (Dovecot and Postfix on OpenSSL 3.0
+//     do). Once a server has chosen a classic group, the prober offers that group and the
+//     classic ones crypto/tls prefers less (its order, not the list's, decides the share it
+//     sends), so only that group's share is computed. A failed handshake, and every
+//     relearnEvery-th one, offers the defaults again, so a server that starts to support a
+//     hybrid gets it.
+//   - Sessions (TLSFullEvery > 1): a resumed handshake, except every TLSFullEvery-th, after
+//     a failure, before the first full one and while the certificate seen last expires
+//     within CertWarnBefore (so that its renewal shows at once): then the cached session is
+//     dropped and the handshake is full (docs/CONFIG.md, tls_full_handshake_every).
+func (c *tlsClient) prepare(spec *Spec, cfg *tls.Config, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.handshakes++
+	if i := slices.Index(classicGroups, c.curve); i >= 0 && c.handshakes%relearnEvery != 0 {
+		cfg.CurvePreferences = classicGroups[i:]
+	}
+	if c.sessions == nil {
+		return
+	}
+	cfg.ClientSessionCache = c.sessions
+	full := c.failed || c.notAfter.IsZero() || c.sinceFull+1 >= spec.TLSFullEvery ||
+		(spec.CertWarnBefore > 0 && c.notAfter.Sub(now) < spec.CertWarnBefore)
+	if full {
+		c.sessions.Put(cfg.ServerName, nil) // no session to offer: a full handshake
+	}
+}
+
+// done records the outcome of a handshake.
+func (c *tlsClient) done(cs tls.ConnectionState, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed = err != nil
+	if err != nil {
+		c.curve = 0 // offer the defaults again
+		return
+	}
+	c.curve = cs.CurveID
+	if cs.DidResume {
+		c.sinceFull++
+		return
+	}
+	c.sinceFull = 0
+	if len(cs.PeerCertificates) > 0 {
+		c.notAfter = cs.PeerCertificates[0].NotAfter
+	}
 }
 
 func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, serverName string) error {

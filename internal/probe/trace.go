@@ -19,6 +19,7 @@ type TLSInfo struct {
 	CertSubject  string    `json:"cert_subject,omitempty"`  // leaf certificate subject CN
 	CertNotAfter time.Time `json:"cert_not_after,omitzero"` // leaf certificate expiry
 	Verified     bool      `json:"verified"`                // chain and name verified
+	Resumed      bool      `json:"resumed,omitempty"`       // an abbreviated handshake resumed an earlier session
 }
 
 // Trace records the phases of one probe run. A prober calls Begin at the start of each
@@ -154,7 +155,7 @@ func (t *Trace) Phases() []Phase {
 // SetTLS records the state of a TLS connection, including the peer certificate's expiry
 // when the handshake got far enough to see it.
 func (t *Trace) SetTLS(state tls.ConnectionState, verified bool) {
-	info := &TLSInfo{Version: tls.VersionName(state.Version), Verified: verified}
+	info := &TLSInfo{Version: tls.VersionName(state.Version), Verified: verified, Resumed: state.DidResume}
 	if len(state.PeerCertificates) > 0 {
 		leaf := state.PeerCertificates[0]
 		info.CertNotAfter = leaf.NotAfter
