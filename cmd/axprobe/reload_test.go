@@ -19,8 +19,9 @@ import (
 )
 
 // TestRunReloadOnSIGHUP drives `axprobe run` through two SIGHUPs: a good new config that
-// adds a check (the unchanged checks keep their history, the target stays online), then a
-// broken one (rejected with every problem logged, the running config kept, and
+// adds a check and names another socket (the unchanged checks keep their history, the
+// target stays online, the socket and the fallback file beside it stay where they are, and
+// nothing is written beside the socket nobody serves), then a broken one (rejected with every problem logged, the running config kept, and
 // axprobe_config_last_reload_successful 0).
 func TestRunReloadOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
@@ -81,10 +82,36 @@ targets:
 	}
 	before := waitFor("online", func(ts daemon.TargetSnapshot) bool { return ts.State == "online" })
 
-	// A good reload adds the CLI check.
-	writeFile(t, configPath, base+"      - { name: cli, protocol: cli, port: "+port(ax.CLI)+" }\n")
+	// A good reload adds the CLI check and names another socket, which changes only on
+	// restart.
+	fallback := ipc.FallbackPath(socket)
+	if err := os.Remove(fallback); err != nil {
+		t.Fatal(err)
+	}
+	otherSocket := filepath.Join(dir, "other.sock")
+	writeFile(t, configPath, strings.Replace(base, socket, otherSocket, 1)+"      - { name: cli, protocol: cli, port: "+port(ax.CLI)+" }\n")
 	hup(t)
 	after := waitFor("reloaded with 3 checks", func(ts daemon.TargetSnapshot) bool { return len(ts.Checks) == 3 })
+	waitLog := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(stderr.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log within 20s; log:\n%s", what, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog("config reloaded") // logged once the fallback file is written
+	if _, err := os.Stat(fallback); err != nil {
+		t.Errorf("the fallback file beside the served socket was not rewritten on reload: %v", err)
+	}
+	if _, err := os.Stat(ipc.FallbackPath(otherSocket)); err == nil {
+		t.Errorf("the reload wrote a fallback file beside %s, a socket nobody serves", otherSocket)
+	}
+	if !strings.Contains(stderr.String(), "change only on restart") {
+		t.Errorf("the socket change was not reported; log:\n%s", stderr.String())
+	}
 	if after.State != "online" || !after.Since.Equal(before.Since) {
 		t.Errorf("after reload: %s since %v; want still online since %v", after.State, after.Since, before.Since)
 	}
@@ -98,13 +125,7 @@ targets:
 	// A broken reload is rejected and the running config stays.
 	writeFile(t, configPath, strings.Replace(base, "interval: 2s", "interval: 2", 1)+"      - { name: bad, protocol: imap4 }\n")
 	hup(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "config reload rejected") {
-		if time.Now().After(deadline) {
-			t.Fatalf("bad config not rejected; log:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog("config reload rejected")
 	for _, want := range []string{`targets[0].interval: 2 is not a duration`, `targets[0].checks[2].protocol: \"imap4\" is not one of`} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks the problem %q:\n%s", want, stderr.String())

@@ -15,6 +15,7 @@ import (
 	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/web"
 )
 
 // server is one running daemon with its socket and its fallback file. `run` and `demo` both
@@ -35,10 +36,23 @@ type serverHooks struct {
 	observer daemon.Observer
 	ipc      ipc.Observer // told the outcome of every socket request
 	reloaded func(ok bool)
-	// web builds the HTTP side and binds its listener, before anything is announced, so a
-	// bad web config or a port in use fails the start; the function it returns serves
-	// alongside the daemon until ctx ends, and if it fails the daemon stops too.
-	web func(d *daemon.Daemon, sock *ipc.Server) (func(ctx context.Context) error, error)
+	// web builds the HTTP side before anything listens, so a bad web config fails the
+	// start with no socket or fallback file made. The bind function it returns binds the
+	// listener once the socket listens (a port in use still fails the start); the
+	// function bind returns serves alongside the daemon until ctx ends, and if it fails
+	// the daemon stops too.
+	web func(d *daemon.Daemon, sock web.SocketReporter) (bind func() (func(ctx context.Context) error, error), err error)
+}
+
+// socketRef reports the socket's status to the web side, which is built before the socket
+// listens: until then there is nothing to report.
+type socketRef struct{ sock *ipc.Server }
+
+func (r *socketRef) SocketStatus() ipc.SocketStatus {
+	if r.sock == nil {
+		return ipc.SocketStatus{}
+	}
+	return r.sock.SocketStatus()
 }
 
 // newLogger builds the slog logger the config asks for.
@@ -69,10 +83,18 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 	if err != nil {
 		return nil, err
 	}
+	ref := &socketRef{}
+	var bindWeb func() (func(ctx context.Context) error, error)
+	if hooks.web != nil {
+		if bindWeb, err = hooks.web(d, ref); err != nil {
+			return nil, err
+		}
+	}
 	sock, err := ipc.Listen(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
 	if err != nil {
 		return nil, err
 	}
+	ref.sock = sock
 	sock.Observer = hooks.ipc
 	sock.Events = func(e ipc.SocketEvent) {
 		switch e.Kind {
@@ -87,8 +109,8 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 		sock.Close()
 		return nil, err
 	}
-	if hooks.web != nil {
-		if s.web, err = hooks.web(d, sock); err != nil {
+	if bindWeb != nil {
+		if s.web, err = bindWeb(); err != nil {
 			sock.Close()
 			return nil, err
 		}
@@ -197,12 +219,14 @@ func (s *server) reload(ctx context.Context) {
 		return
 	}
 	if cfg.Socket != s.cfg.Socket || cfg.HTTP != s.cfg.HTTP {
-		s.log.Warn("socket and http settings change only on restart", "socket", s.cfg.Socket, "http.listen", s.cfg.HTTP.Listen)
+		s.log.Warn("socket and http settings change only on restart; keeping the running ones",
+			"socket", s.cfg.Socket, "config_socket", cfg.Socket, "http.listen", s.cfg.HTTP.Listen, "config_http.listen", cfg.HTTP.Listen)
 	}
+	// The running socket first: the fallback file belongs beside the socket that is served.
+	cfg.Socket, cfg.HTTP = s.cfg.Socket, s.cfg.HTTP
 	if err := s.writeFallback(cfg); err != nil {
 		s.log.Error("fallback file not updated", "err", err)
 	}
-	cfg.Socket, cfg.HTTP = s.cfg.Socket, s.cfg.HTTP
 	s.cfg = cfg
 	if s.hooks.reloaded != nil {
 		s.hooks.reloaded(true)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/daemon"
-	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/web"
 )
@@ -49,16 +48,18 @@ func newWebHooks(cfg *config.Config, log *slog.Logger, faults web.FaultInjector,
 	return serverHooks{
 		ipc:      m,
 		reloaded: func(ok bool) { m.Reloaded(ok, time.Now()) },
-		web: func(d *daemon.Daemon, sock *ipc.Server) (func(ctx context.Context) error, error) {
+		web: func(d *daemon.Daemon, sock web.SocketReporter) (func() (func(ctx context.Context) error, error), error) {
 			srv, err := web.New(web.Options{Source: d, Metrics: m, Faults: faults, Logger: log, WebConfigFile: webConfig, Socket: sock})
 			if err != nil {
 				return nil, err
 			}
-			ln, err := listen()
-			if err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context) error { return srv.Serve(ctx, ln) }, nil
+			return func() (func(ctx context.Context) error, error) {
+				ln, err := listen()
+				if err != nil {
+					return nil, err
+				}
+				return func(ctx context.Context) error { return srv.Serve(ctx, ln) }, nil
+			}, nil
 		},
 	}
 }

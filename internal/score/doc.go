@@ -121,8 +121,9 @@
 // consecutive updates are not independent evidence: one unlucky stretch keeps the
 // confidence low for several rounds, and Fall updates are less than one round (six checks
 // and three gates make nine updates a round). Counting updates, the same 1,000 runs with Fall 7 saw 12 false offlines, 10 of them
-// by low confidence — four times the critical rule's rate; counting rounds, none. (DESIGN.md
-// says "fall cycles"; a round is a cycle that needs no scheduler to define it.) The rule
+// by low confidence — four times the critical rule's rate; counting rounds, none. (The first
+// design said "fall cycles"; a round is a cycle that needs no scheduler to define it:
+// docs/DESIGN-NOTES.md, "low-confidence rule".) The rule
 // is the slow, broad one — it catches a service that is mostly broken while no critical
 // check fails outright; gates and critical checks are the fast ones.
 //
