@@ -112,27 +112,29 @@ type NodeHealth struct {
 
 // Check is one listener to probe.
 type Check struct {
-	Name               string        `yaml:"name"`     // [a-z0-9_-]+, unique within its target
-	Protocol           string        `yaml:"protocol"` // one of Protocols()
-	Host               string        `yaml:"host"`     // defaults to the target's VIP
-	Port               int           `yaml:"port"`     // defaults by protocol and tls
-	TLS                string        `yaml:"tls"`      // one of TLSModes()
-	CAFile             string        `yaml:"ca_file,omitempty"`
-	ServerName         string        `yaml:"server_name,omitempty"`
-	InsecureSkipVerify bool          `yaml:"insecure_skip_verify,omitempty"`
-	Weight             float64       `yaml:"weight"`   // share in the target's confidence
-	Critical           bool          `yaml:"critical"` // failing fall times in a row takes the target offline
-	BannerRegex        string        `yaml:"banner_regex,omitempty"`
-	HeloName           string        `yaml:"helo_name,omitempty"` // smtp
-	Auth               *Auth         `yaml:"auth"`                // nil: no login
-	Mailbox            string        `yaml:"mailbox,omitempty"`   // imap
-	Path               string        `yaml:"path,omitempty"`      // http
-	ExpectStatus       int           `yaml:"expect_status,omitempty"`
-	ExpectBody         string        `yaml:"expect_body,omitempty"`   // regular expression
-	ExpectHeader       string        `yaml:"expect_header,omitempty"` // "Name: regex"
-	FollowRedirects    bool          `yaml:"follow_redirects,omitempty"`
-	Interval           time.Duration `yaml:"interval"` // defaults to the target's (roundtrip: 5m)
-	Timeout            time.Duration `yaml:"timeout"`  // defaults to the target's (roundtrip: deadline + 30s)
+	Name               string `yaml:"name"`     // [a-z0-9_-]+, unique within its target
+	Protocol           string `yaml:"protocol"` // one of Protocols()
+	Host               string `yaml:"host"`     // defaults to the target's VIP
+	Port               int    `yaml:"port"`     // defaults by protocol and tls
+	TLS                string `yaml:"tls"`      // one of TLSModes()
+	CAFile             string `yaml:"ca_file,omitempty"`
+	ServerName         string `yaml:"server_name,omitempty"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify,omitempty"`
+	// TLSFullHandshakeEvery > 1 resumes TLS sessions between full handshakes (docs/CONFIG.md).
+	TLSFullHandshakeEvery int           `yaml:"tls_full_handshake_every,omitempty"`
+	Weight                float64       `yaml:"weight"`   // share in the target's confidence
+	Critical              bool          `yaml:"critical"` // failing fall times in a row takes the target offline
+	BannerRegex           string        `yaml:"banner_regex,omitempty"`
+	HeloName              string        `yaml:"helo_name,omitempty"` // smtp
+	Auth                  *Auth         `yaml:"auth"`                // nil: no login
+	Mailbox               string        `yaml:"mailbox,omitempty"`   // imap
+	Path                  string        `yaml:"path,omitempty"`      // http
+	ExpectStatus          int           `yaml:"expect_status,omitempty"`
+	ExpectBody            string        `yaml:"expect_body,omitempty"`   // regular expression
+	ExpectHeader          string        `yaml:"expect_header,omitempty"` // "Name: regex"
+	FollowRedirects       bool          `yaml:"follow_redirects,omitempty"`
+	Interval              time.Duration `yaml:"interval"` // defaults to the target's (roundtrip: 5m)
+	Timeout               time.Duration `yaml:"timeout"`  // defaults to the target's (roundtrip: deadline + 30s)
 
 	// Mail round trip (protocol roundtrip): host, port and tls are the SMTP side's; auth
 	// logs in to both sides; mailbox is where the message is expected.

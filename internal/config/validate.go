@@ -205,13 +205,17 @@ func (c *Check) validate(ps *Problems, path string, t *Target) {
 		for _, f := range []struct {
 			key string
 			set bool
-		}{{"ca_file", c.CAFile != ""}, {"server_name", c.ServerName != ""}, {"insecure_skip_verify", c.InsecureSkipVerify}} {
+		}{{"ca_file", c.CAFile != ""}, {"server_name", c.ServerName != ""}, {"insecure_skip_verify", c.InsecureSkipVerify},
+			{"tls_full_handshake_every", c.TLSFullHandshakeEvery != 0}} {
 			if f.set {
 				ps.add(path+"."+f.key, "has no effect with tls none")
 			}
 		}
 	}
 	checkAbs(ps, path+".ca_file", c.CAFile)
+	if c.TLSFullHandshakeEvery < 0 || c.TLSFullHandshakeEvery > maxFullHandshakeEvery {
+		ps.add(path+".tls_full_handshake_every", fmt.Sprintf("%d is not in 0-%d (0 and 1: every handshake full)", c.TLSFullHandshakeEvery, maxFullHandshakeEvery))
+	}
 	if !(c.Weight > 0 && !math.IsInf(c.Weight, 0)) { // also catches NaN
 		ps.add(path+".weight", fmt.Sprintf("%v must be a number above 0", c.Weight))
 	}
@@ -292,6 +296,8 @@ func checkUsedBy(ps *Problems, path string, c *Check) {
 		{"expect_body", c.ExpectBody != "", http},
 		{"expect_header", c.ExpectHeader != "", http},
 		{"follow_redirects", c.FollowRedirects, http},
+		// A round trip's two sides are two servers: one session cache would confuse them.
+		{"tls_full_handshake_every", c.TLSFullHandshakeEvery != 0, []string{"smtp", "imap", "pop3", "http", "cli", "tcp"}},
 	} {
 		if !f.set || slices.Contains(f.protocols, c.Protocol) {
 			continue
@@ -303,6 +309,10 @@ func checkUsedBy(ps *Problems, path string, c *Check) {
 		ps.add(path+"."+f.key, fmt.Sprintf("only used by %s, not %s", what, c.Protocol))
 	}
 }
+
+// maxFullHandshakeEvery bounds tls_full_handshake_every: at the default 10 s interval a
+// full handshake at least every 1,000 probes is one every ~3 hours.
+const maxFullHandshakeEvery = 1000
 
 // validateRoundTrip checks the keys of a mail round trip.
 func (c *Check) validateRoundTrip(ps *Problems, path string) {

@@ -73,6 +73,10 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 			if c.Auth != nil {
 				ps.Username, ps.Password = c.Auth.Username, c.Auth.Password
 			}
+			if c.TLSFullHandshakeEvery > 1 {
+				// Resumed sessions; a full handshake also while the certificate is due.
+				ps.TLSFullEvery, ps.CertWarnBefore = c.TLSFullHandshakeEvery, t.CertWarnBefore
+			}
 			if c.Protocol == "roundtrip" {
 				ps.IMAPAddress = net.JoinHostPort(c.IMAPHost, strconv.Itoa(c.IMAPPort))
 				ps.IMAPTLS = probe.TLSMode(c.IMAPTLS)

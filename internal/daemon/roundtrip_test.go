@@ -82,3 +82,25 @@ func TestRoundTripEvidence(t *testing.T) {
 			c.Outcome, c.Reason, c.DeliverySeconds, c.Notes)
 	}
 }
+
+// tls_full_handshake_every reaches the check's probe spec with the target's
+// cert_warn_before (a full handshake while the certificate is due); a check without it
+// resumes nothing.
+func TestTargetsFromConfigTLSResumption(t *testing.T) {
+	cfg, err := config.Load("../config/testdata/valid-full.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range TargetsFromConfig(cfg)[0].Checks {
+		switch c.Name {
+		case "imap":
+			if c.Probe.TLSFullEvery != 10 || c.Probe.CertWarnBefore != cfg.Targets[0].CertWarnBefore || c.Probe.CertWarnBefore == 0 {
+				t.Errorf("imap: full every %d, cert due within %s; want 10 and the target's %s", c.Probe.TLSFullEvery, c.Probe.CertWarnBefore, cfg.Targets[0].CertWarnBefore)
+			}
+		default:
+			if c.Probe.TLSFullEvery != 0 {
+				t.Errorf("%s resumes TLS sessions without tls_full_handshake_every", c.Name)
+			}
+		}
+	}
+}
