@@ -6,6 +6,11 @@
 // Its process name is "axigen-standin": give that name to axprobe's process gate (with
 // the pidfile) so that the gate fails the moment the stand-in stops, as it would for Axigen.
 //
+// Like Axigen, its WebAdmin serves Prometheus metrics at /metrics to the --user (HTTP basic
+// auth): queue_size (set with --queue-size, growing by --queue-growth messages a minute to
+// play stuck delivery), load_average, uptime and users_count; its CLI answers GET VERSION
+// with --axigen-version.
+//
 // It is a test tool, not a mail server: nothing it receives is kept beyond the process.
 package main
 
@@ -20,7 +25,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/axprobe/axprobe/internal/mailtest"
@@ -66,11 +73,16 @@ const (
 
 // options is the parsed command line.
 type options struct {
-	ip       string
-	hostname string
-	pidfile  string
-	certDir  string
-	ports    map[string]int // listener name → port; 0 = ephemeral
+	ip           string
+	hostname     string
+	pidfile      string
+	certDir      string
+	ports        map[string]int // listener name → port; 0 = ephemeral
+	version      string         // GET VERSION and the IMAP greeting
+	user         string         // login of every listener and of WebAdmin's /metrics; "" for none
+	passwordFile string
+	queueSize    float64
+	queueGrowth  float64 // messages a minute
 }
 
 // usage is the help text; it is printed for -h and after a usage error.
@@ -78,10 +90,16 @@ const usage = `axigen-standin serves fake Axigen listeners for deployment tests.
 
 Usage:
   axigen-standin [--ip IP] [--base-port N | --smtp-port N --imap-port N ...] [--pidfile PATH]
+                 [--user NAME --password-file PATH] [--axigen-version V]
+                 [--queue-size N] [--queue-growth N]
 
 With --base-port N the listeners take N (smtp), N+1 (imap), N+2 (pop3), N+3 (webmail),
 N+4 (webadmin) and N+5 (cli); a --<name>-port flag overrides one of them. Without either,
 every listener takes an ephemeral port. Each listener's address is logged to stderr.
+
+With --user and --password-file, that login works on SMTP, IMAP, POP3 and the CLI, and
+fetches WebAdmin's /metrics (HTTP basic auth), where queue_size starts at --queue-size and
+grows by --queue-growth messages a minute (a stuck delivery for axprobe's metrics check).
 
 The pidfile is written once every listener accepts connections and removed on SIGTERM or
 SIGINT. Exit status: 0 after a clean stop, 1 when a listener or the pidfile fails, 2 for a
@@ -104,6 +122,11 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.hostname, "hostname", mailtest.DefaultHostname, "host name in the greetings and the certificate")
 	fs.StringVar(&o.pidfile, "pidfile", "", "write the process id here once listening; removed on stop")
 	fs.StringVar(&o.certDir, "cert-dir", "", "directory for the generated CA and certificate (default: a temporary directory removed on stop)")
+	fs.StringVar(&o.version, "axigen-version", mailtest.DefaultVersion, "version the CLI's GET VERSION reports")
+	fs.StringVar(&o.user, "user", "", "login accepted by every listener and by WebAdmin's /metrics (needs --password-file)")
+	fs.StringVar(&o.passwordFile, "password-file", "", "file holding --user's password (one trailing newline is removed)")
+	fs.Float64Var(&o.queueSize, "queue-size", 0, "messages in the mail queue at start (WebAdmin /metrics queue_size)")
+	fs.Float64Var(&o.queueGrowth, "queue-growth", 0, "messages a minute the queue grows by (0: still)")
 	base := fs.Int("base-port", 0, "first of six consecutive ports (0: per-listener flags or ephemeral)")
 	explicit := make(map[string]*int, numListeners)
 	for _, l := range listeners() {
@@ -132,7 +155,19 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		}
 		o.ports[l.name] = p
 	}
-	for _, p := range []struct{ flag, path string }{{"--pidfile", o.pidfile}, {"--cert-dir", o.certDir}} {
+	if (o.user == "") != (o.passwordFile == "") {
+		return options{}, errors.New("--user and --password-file go together")
+	}
+	if !versionRE.MatchString(o.version) {
+		return options{}, fmt.Errorf("--axigen-version %q: want digits and dots, e.g. 10.6.30", o.version)
+	}
+	if !(o.queueSize >= 0 && o.queueSize < 1e12) {
+		return options{}, fmt.Errorf("--queue-size %v: must be 0 or more", o.queueSize)
+	}
+	if !(o.queueGrowth > -1e9 && o.queueGrowth < 1e9) {
+		return options{}, fmt.Errorf("--queue-growth %v: out of range", o.queueGrowth)
+	}
+	for _, p := range []struct{ flag, path string }{{"--pidfile", o.pidfile}, {"--cert-dir", o.certDir}, {"--password-file", o.passwordFile}} {
 		if p.path != "" && !filepath.IsAbs(p.path) {
 			return options{}, fmt.Errorf("%s %q: must be an absolute path", p.flag, p.path)
 		}
@@ -174,6 +209,17 @@ func serve(ctx context.Context, o options, log *slog.Logger, ready chan<- map[st
 	if err != nil {
 		return err
 	}
+	var users map[string]string
+	if o.user != "" {
+		password, err := readPassword(o.passwordFile)
+		if err != nil {
+			return err
+		}
+		users = map[string]string{o.user: password}
+	}
+	reporting := mailtest.NewReporting(o.version)
+	reporting.SetQueue(o.queueSize)
+	reporting.GrowQueue(o.queueGrowth)
 	servers := make([]*mailtest.Server, 0, numListeners)
 	defer func() {
 		for _, s := range servers {
@@ -183,10 +229,13 @@ func serve(ctx context.Context, o options, log *slog.Logger, ready chan<- map[st
 	addrs := make(map[string]string, numListeners)
 	for _, l := range listeners() {
 		s, err := l.start(mailtest.Options{
-			Addr:     net.JoinHostPort(o.ip, strconv.Itoa(o.ports[l.name])),
-			Hostname: o.hostname,
-			TLS:      l.tls,
-			Cert:     certs,
+			Addr:      net.JoinHostPort(o.ip, strconv.Itoa(o.ports[l.name])),
+			Hostname:  o.hostname,
+			TLS:       l.tls,
+			Cert:      certs,
+			Users:     users,
+			Version:   o.version,
+			Reporting: reporting,
 		})
 		if err != nil {
 			return fmt.Errorf("%s on port %d: %w", l.name, o.ports[l.name], err)
@@ -208,6 +257,27 @@ func serve(ctx context.Context, o options, log *slog.Logger, ready chan<- map[st
 	<-ctx.Done()
 	log.Info("stopping")
 	return nil
+}
+
+// versionRE is what --axigen-version accepts.
+var versionRE = regexp.MustCompile(`^\d+(\.\d+){1,3}$`)
+
+// readPassword reads a password file of at most 4096 bytes and removes one trailing
+// newline. The error names the file, never its content.
+func readPassword(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--password-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4097))
+	if err != nil {
+		return "", fmt.Errorf("--password-file %s: %w", path, err)
+	}
+	if len(b) > 4096 {
+		return "", fmt.Errorf("--password-file %s: longer than 4096 bytes", path)
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
 }
 
 // writePidfile writes pid to path atomically (a temporary file renamed into place), so a

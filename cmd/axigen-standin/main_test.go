@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,10 @@ func TestParseArgs(t *testing.T) {
 		{name: "relative pidfile", args: []string{"--pidfile", "run/axigen.pid"}, wantErr: `--pidfile "run/axigen.pid"`},
 		{name: "relative cert dir", args: []string{"--cert-dir", "certs"}, wantErr: `--cert-dir "certs"`},
 		{name: "stray argument", args: []string{"start"}, wantErr: `unexpected argument "start"`},
+		{name: "user without password", args: []string{"--user", "admin"}, wantErr: "--user and --password-file go together"},
+		{name: "relative password file", args: []string{"--user", "admin", "--password-file", "pw"}, wantErr: `--password-file "pw"`},
+		{name: "bad version", args: []string{"--axigen-version", "ten"}, wantErr: `--axigen-version "ten"`},
+		{name: "negative queue", args: []string{"--queue-size", "-1"}, wantErr: "--queue-size -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,4 +255,66 @@ func firstLine(t *testing.T, addr string) string {
 		t.Fatalf("%s: %v", addr, err)
 	}
 	return line
+}
+
+// TestRunServesMetrics: with --user, --queue-size and --axigen-version, WebAdmin's /metrics
+// answers the user with the queue and the CLI reports the version.
+func TestRunServesMetrics(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan map[string]string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--cert-dir", dir, "--user", "admin", "--password-file", pw,
+			"--queue-size", "42", "--axigen-version", "10.5.1"}, io.Discard, ready)
+	}()
+	var addrs map[string]string
+	select {
+	case addrs = <-ready:
+	case code := <-done:
+		t.Fatalf("run exited %d before it was ready", code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready after 10s")
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addrs["webadmin"]+"/metrics", nil)
+	req.SetBasicAuth("admin", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "queue_size 42\n") {
+		t.Errorf("/metrics: %d %q", resp.StatusCode, body)
+	}
+	c, err := net.Dial("tcp", addrs["cli"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("GET VERSION\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(got.String(), "+OK") {
+		n, err := c.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("cli: %v after %q", err, got.String())
+		}
+	}
+	if !strings.Contains(got.String(), "10.5.1|Linux|x86_64") {
+		t.Errorf("GET VERSION answered %q", got.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d", code)
+	}
 }

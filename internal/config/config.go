@@ -90,6 +90,11 @@ type StorageGate struct {
 	Path         string `yaml:"path,omitempty"` // directory that must be writable
 	Canary       string `yaml:"canary"`         // file name inside Path written and removed to prove it
 	RequireMount bool   `yaml:"require_mount"`  // Path must be a mount point (not the bare root fs)
+	// Capacity of Path's filesystem, in percent of free space or free inodes: below
+	// DegradedFreePercent the gate shows degraded, below FailedFreePercent it fails (0
+	// disables either).
+	DegradedFreePercent float64 `yaml:"degraded_free_percent"`
+	FailedFreePercent   float64 `yaml:"failed_free_percent"`
 }
 
 // Hook is a command run when a target changes state.
@@ -146,6 +151,23 @@ type Check struct {
 	Deadline     time.Duration `yaml:"deadline,omitempty"`       // how long delivery may take
 	MaxMessages  int           `yaml:"max_messages,omitempty"`   // the mailbox may hold at most this many
 	SubmitNoAuth bool          `yaml:"submit_no_auth,omitempty"` // submit without SMTP AUTH
+
+	// Axigen's /metrics (protocol metrics): path (default /metrics), auth (a WebAdmin user
+	// with reporting rights) and the series to grade.
+	Series []Series `yaml:"series,omitempty"`
+}
+
+// Series is one series of Axigen's /metrics that a metrics check grades: its value is the
+// sum of the samples named Name that carry Labels. Unset thresholds are not graded.
+type Series struct {
+	Name                string            `yaml:"name"`
+	Labels              map[string]string `yaml:"labels,omitempty"`
+	DegradedAbove       *float64          `yaml:"degraded_above,omitempty"`
+	FailedAbove         *float64          `yaml:"failed_above,omitempty"`
+	DegradedBelow       *float64          `yaml:"degraded_below,omitempty"`
+	FailedBelow         *float64          `yaml:"failed_below,omitempty"`
+	GrowthDegradedAbove *float64          `yaml:"growth_degraded_above,omitempty"` // per minute, over window × interval
+	GrowthFailedAbove   *float64          `yaml:"growth_failed_above,omitempty"`
 }
 
 // Auth is a login. The password is never written in the config itself: Load reads it from
@@ -159,7 +181,7 @@ type Auth struct {
 
 // Protocols lists the values a check's protocol may take.
 func Protocols() []string {
-	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "roundtrip"}
+	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "roundtrip", "metrics"}
 }
 
 // TLSModes lists the values a check's tls may take.

@@ -54,7 +54,18 @@ func (d *decoder) decode(path string, raw any, v reflect.Value) {
 		d.slice(path, raw, v)
 	case reflect.Struct:
 		d.structure(path, raw, v)
+	case reflect.Map:
+		d.stringMap(path, raw, v)
 	case reflect.Pointer:
+		if v.Type().Elem().Kind() != reflect.Struct { // an optional scalar: *float64
+			p := reflect.New(v.Type().Elem())
+			before := len(d.problems)
+			d.decode(path, raw, p.Elem())
+			if len(d.problems) == before {
+				v.Set(p)
+			}
+			return
+		}
 		if _, ok := raw.(map[string]any); !ok {
 			d.problems.add(path, fmt.Sprintf("expected a mapping, got %s", describe(raw)))
 			return
@@ -88,6 +99,26 @@ func (d *decoder) structure(path string, raw any, v reflect.Value) {
 		}
 		d.decode(join(path, k), m[k], v.Field(i))
 	}
+}
+
+// stringMap decodes a mapping of strings (labels: {domain: example.com}) into v, a
+// map[string]string.
+func (d *decoder) stringMap(path string, raw any, v reflect.Value) {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		d.problems.add(path, fmt.Sprintf("expected a mapping, got %s", describe(raw)))
+		return
+	}
+	out := reflect.MakeMapWithSize(v.Type(), len(m))
+	for k, e := range m {
+		s, ok := e.(string)
+		if !ok {
+			d.problems.add(join(path, k), fmt.Sprintf("expected a string, got %s (quote it)", describe(e)))
+			continue
+		}
+		out.SetMapIndex(reflect.ValueOf(k), reflect.ValueOf(s))
+	}
+	v.Set(out)
 }
 
 // slice decodes a list into v, element by element.

@@ -49,8 +49,10 @@ func targetDefaults() map[string]any {
 // storageDefaults apply to a target's storage block when it is present.
 func storageDefaults() map[string]any {
 	return map[string]any{
-		"canary":        ".axprobe-canary",
-		"require_mount": true,
+		"canary":                ".axprobe-canary",
+		"require_mount":         true,
+		"degraded_free_percent": 10.0,
+		"failed_free_percent":   0.0,
 	}
 }
 
@@ -93,6 +95,11 @@ func checkDefaults(protocol, tls string) map[string]any {
 			"max_messages": 100,
 		})
 	}
+	if protocol == "metrics" {
+		// Axigen samples its metrics about once a minute: scraping faster only repeats them.
+		d["interval"] = time.Minute
+		d["path"] = "/metrics"
+	}
 	if tls == "" {
 		tls = "none"
 	}
@@ -131,6 +138,10 @@ func defaultPort(protocol, tls string) int {
 		return 443
 	case "cli/none":
 		return 7000
+	case "metrics/none":
+		return 9000 // WebAdmin
+	case "metrics/implicit":
+		return 9443
 	}
 	return 0
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,14 @@ func encode(v reflect.Value) (n *yaml.Node, note string) {
 		return n, ""
 	case reflect.Pointer:
 		return encode(v.Elem())
+	case reflect.Map:
+		n := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		for _, k := range keys {
+			n.Content = append(n.Content, scalar("!!str", k.String()), scalar("!!str", v.MapIndex(k).String()))
+		}
+		return n, ""
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode}
 		for i := range v.NumField() {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -19,7 +20,7 @@ func TestRoundTripDefaults(t *testing.T) {
 		IMAPHost: "10.0.0.5", IMAPPort: 993, IMAPTLS: "implicit",
 		MailFrom: "axprobe@node1.example.com", MailTo: "axprobe-rt@example.com",
 		Deadline: time.Minute, MaxMessages: 100}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip check\n got %+v\nwant %+v", got, want)
 	}
 	if smtp := c.Targets[0].Checks[0]; smtp.Interval != 10*time.Second || smtp.IMAPPort != 0 || smtp.Deadline != 0 {

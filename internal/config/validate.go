@@ -113,6 +113,7 @@ func (t *Target) validate(ps *Problems, path string) {
 		if s.Canary == "" || s.Canary == "." || s.Canary == ".." || strings.Contains(s.Canary, "/") {
 			ps.add(path+".storage.canary", fmt.Sprintf("%q must be a file name inside path, without /", s.Canary))
 		}
+		s.validateCapacity(ps, path+".storage")
 	}
 	checkAbs(ps, path+".maintenance_file", t.MaintenanceFile)
 	if t.IntentionalOffline && t.MaintenanceFile == "" {
@@ -257,6 +258,9 @@ func (c *Check) validate(ps *Problems, path string, t *Target) {
 	if c.Protocol == "roundtrip" {
 		c.validateRoundTrip(ps, path)
 	}
+	if c.Protocol == "metrics" {
+		c.validateMetrics(ps, path)
+	}
 	// A check that keeps its target's interval or timeout shares the target's problems.
 	if c.Interval != t.Interval {
 		checkPositive(ps, path+".interval", c.Interval)
@@ -280,7 +284,7 @@ func checkUsedBy(ps *Problems, path string, c *Check) {
 		protocols []string
 	}{
 		{"banner_regex", c.BannerRegex != "", mail},
-		{"auth", c.Auth != nil, []string{"smtp", "imap", "pop3", "cli", "roundtrip"}},
+		{"auth", c.Auth != nil, []string{"smtp", "imap", "pop3", "cli", "roundtrip", "metrics"}},
 		{"helo_name", c.HeloName != "", []string{"smtp", "roundtrip"}},
 		{"mailbox", c.Mailbox != "", []string{"imap", "roundtrip"}},
 		{"imap_host", c.IMAPHost != "", roundTrip},
@@ -291,7 +295,8 @@ func checkUsedBy(ps *Problems, path string, c *Check) {
 		{"deadline", c.Deadline != 0, roundTrip},
 		{"max_messages", c.MaxMessages != 0, roundTrip},
 		{"submit_no_auth", c.SubmitNoAuth, roundTrip},
-		{"path", c.Path != "", http},
+		{"path", c.Path != "", []string{"http", "metrics"}},
+		{"series", len(c.Series) > 0, []string{"metrics"}},
 		{"expect_status", c.ExpectStatus != 0, http},
 		{"expect_body", c.ExpectBody != "", http},
 		{"expect_header", c.ExpectHeader != "", http},

@@ -47,7 +47,8 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 		if t.Storage != nil {
 			spec.Gates = append(spec.Gates, CheckSpec{Name: "storage",
 				Probe: probe.Spec{Protocol: "storage", StoragePath: t.Storage.Path,
-					StorageCanary: t.Storage.Canary, RequireMount: t.Storage.RequireMount}})
+					StorageCanary: t.Storage.Canary, RequireMount: t.Storage.RequireMount,
+					DegradedFreePercent: t.Storage.DegradedFreePercent, FailedFreePercent: t.Storage.FailedFreePercent}})
 		}
 		for _, c := range t.Checks {
 			host := c.Host
@@ -85,6 +86,9 @@ func TargetsFromConfig(cfg *config.Config) []TargetSpec {
 			}
 			check := CheckSpec{Name: c.Name, Probe: ps, Critical: c.Critical,
 				Weight: c.Weight, Interval: c.Interval, Timeout: c.Timeout}
+			if c.Protocol == "metrics" {
+				metricsCheck(&check, c, t)
+			}
 			if c.Protocol == "roundtrip" {
 				// Confirm a failed round trip within a fifth of its interval (1 minute at the
 				// default 5), not at the banner probes' pace: each try sends a message.

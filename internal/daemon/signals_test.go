@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/secret"
 )
@@ -68,5 +69,36 @@ func TestProberDegradedAndSignals(t *testing.T) {
 	if snap := ts.snapshot(); snap.AxigenVersion() != "10.6.30" {
 		v := snap.AxigenVersion()
 		t.Errorf("after a failed probe AxigenVersion() = %q, want the last seen", v)
+	}
+}
+
+// The config's metrics check and storage thresholds reach the probe specs, which build.
+func TestTargetsFromConfigSignals(t *testing.T) {
+	cfg, err := config.Load("../config/testdata/valid-signals.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := TargetsFromConfig(cfg)
+	if err := specs[0].validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	q := specs[0].Checks[2]
+	if q.Probe.Protocol != "metrics" || q.Probe.Address != "10.0.0.5:9443" || q.Probe.Path != "/metrics" || q.Critical ||
+		q.Interval != time.Minute || q.FastInterval != 12*time.Second || q.Probe.GrowthWindow != 5*time.Minute ||
+		q.Probe.Username != "admin@example.com" || q.Probe.Password.Reveal() != "pw" {
+		t.Errorf("metrics check %+v", q)
+	}
+	if r := q.Probe.Metrics; len(r) != 2 || r[0].Series != "queue_size" || *r[0].DegradedAbove != 500 || *r[0].FailedAbove != 5000 ||
+		*r[0].GrowthDegradedAbove != 20 || r[0].GrowthFailedAbove != nil || r[1].Labels["domain"] != "example.com" || *r[1].DegradedBelow != 1 {
+		t.Errorf("series %+v", r)
+	}
+	var storage *CheckSpec
+	for i := range specs[0].Gates {
+		if specs[0].Gates[i].Name == "storage" {
+			storage = &specs[0].Gates[i]
+		}
+	}
+	if storage == nil || storage.Probe.DegradedFreePercent != 10 || storage.Probe.FailedFreePercent != 2 {
+		t.Errorf("storage gate %+v", storage)
 	}
 }
