@@ -201,12 +201,12 @@ Flags:
   --timeout DURATION      overall budget, never exceeded (default 2s, at most 60s)
   --daemon-uid UID        the uid the daemon runs as, when not root (default 0). Only a
                           process of root, this uid or the shim's own uid is believed on
-                          the socket (SO_PEERCRED), and the fallback file must be owned by
-                          one of them and writable by nobody else; anything else is
-                          treated as "the daemon cannot answer" / "no fallback file"
+                          the socket (SO_PEERCRED): another uid there gives 100 (99 in
+                          unknown mode) and no direct check. The fallback file must be
+                          owned by one of them and writable by nobody else, or it counts
+                          as missing
   --on-unavailable MODE   when the daemon cannot answer (no socket, no answer in time, an
-                          error, still starting, a stale answer, or an impostor on the
-                          socket):
+                          error, still starting, or a stale answer):
                             direct   check directly, from <socket>.fallback: the VIP is on
                                      this node, the process runs, every critical port
                                      accepts a TCP connection -> 110, else 100 (default)

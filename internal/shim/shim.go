@@ -141,6 +141,19 @@ func monitor(ctx context.Context, cfg Config) verdict {
 	askCtx, cancelAsk := context.WithTimeout(ctx, cfg.Timeout/2)
 	a, err := ipc.Monitor(askCtx, cfg.Socket, cfg.Target, cfg.Trusted()...)
 	cancelAsk()
+	if pe, ok := errors.AsType[*ipc.PeerError](err); ok {
+		// Someone else's process sits on the daemon's socket: whoever could put it there
+		// controls the socket directory, so the shim checks nothing more and reports that
+		// it cannot tell (docs/SECURITY.md, "Who may answer on the socket").
+		code := unavailableCode(cfg.OnUnavailable)
+		state := vcs.Offline
+		if code == vcs.CodeUnknown {
+			state = vcs.Unknown
+		}
+		v := answerVerdict(cfg.Target, code, state, pe.Error())
+		v.notes = append(v.notes, pe.Error())
+		return v
+	}
 	if err == nil {
 		if why := unusable(a); why != "" {
 			err = errors.New(why)

@@ -120,6 +120,9 @@ func TestImpostorSocket(t *testing.T) {
 	}
 	os.Chmod(sock, 0o777)
 
+	// A fallback file whose direct check would say 110: the shim must not fall back to it
+	// when an impostor holds the socket.
+	writeFallback(t, sock, "127.0.0.1", openPort(t))
 	code, stdout, stderr := run(t, "--socket", sock, "--target", "axigen", "--timeout", "3s")
 	if code != 100 {
 		t.Errorf("exit %d with an impostor on the socket, want 100 (stdout %q)", code, stdout)
