@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what axprobe's test suites need (Dovecot, Postfix, nginx,
-# swaks and its TLS modules, pgrep, promtool, Chromium, shellcheck, ocf-tester, the benchmark
-# peers, iproute2 and nftables), then makes sure none of the servers runs as a system
+# swaks and its TLS modules, pgrep, promtool, Prometheus and Alertmanager, Chromium,
+# shellcheck, ocf-tester, the benchmark peers, iproute2 and nftables, rpm, buildah and
+# podman), then makes sure none of the servers runs as a system
 # service: the suite starts its own copies with its own configuration (internal/realserver).
 #
 # Run as root on Debian 12. Idempotent: when everything is installed it only checks that the
@@ -19,6 +20,7 @@ packages=(
 	procps                      # pgrep, to check that no server process is left behind
 	jq                          # scripts/stress-test.sh reads go test -json
 	prometheus                  # promtool: metrics lint, rule checks and rule unit tests
+	prometheus-alertmanager     # test/alerting: alerts through a real Prometheus and Alertmanager
 	chromium                    # the status page test in a real browser
 	shellcheck                  # every shell script in deploy/, scripts/, bench/
 	resource-agents             # ocf-tester for the Pacemaker agent
@@ -33,6 +35,7 @@ declare -A pidfiles=(
 	[nginx]=/run/nginx.pid
 	[prometheus]=/run/prometheus/prometheus.pid
 	[prometheus-blackbox-exporter]=/run/prometheus/prometheus-blackbox-exporter.pid
+	[prometheus-alertmanager]=/run/prometheus/prometheus-alertmanager.pid
 )
 policy=/usr/sbin/policy-rc.d
 
