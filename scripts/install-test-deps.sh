@@ -27,6 +27,7 @@ packages=(
 	hyperfine monitoring-plugins prometheus-blackbox-exporter # benchmarks and their peers
 	iproute2 nftables           # network namespaces and drop rules in the fault suite
 	rpm libxml2-utils curl      # the package test: rpm -qp*, OCF meta-data, /metrics
+	buildah podman runc         # the container test: the Dockerfile's image, built and run
 )
 # The system instances' pid files, to tell whether one is running where systemd is not.
 declare -A pidfiles=(
