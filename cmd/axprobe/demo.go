@@ -24,7 +24,7 @@ import (
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "story", "story: play healthy → IMAP hang → recovery → SMTP refuses → process gone; none: stay healthy")
+	scenario := fs.String("scenario", "story", "story: play healthy → IMAP hang → recovery → SMTP refuses → process gone → mail queue stuck; none: stay healthy")
 	dir := fs.String("dir", "", "working directory for the config, socket and logs (default: a new temp dir, removed on exit)")
 	listen := fs.String("http.listen", "127.0.0.1:9728", "address of the status page and /metrics, \"\" to disable")
 	fs.Usage = func() {
@@ -223,6 +223,15 @@ targets:
       - { name: webmail, protocol: http, port: {{.WebMail}}, expect_header: "Server: Axigen-Webmail" }
       - { name: webadmin, protocol: http, port: {{.WebAdmin}}, weight: 0.5, expect_header: "Server: Axigen-Webadmin" }
       - { name: cli, protocol: cli, port: {{.CLI}}, weight: 0.5 }
+      # Axigen's own /metrics on WebAdmin: the mail queue. Not critical: a stuck queue lowers
+      # the confidence and alerts, it does not fail the node over.
+      - name: queue
+        protocol: metrics
+        port: {{.WebAdmin}}
+        interval: 1s
+        auth: { username: {{.User}}, password_file: {{.Dir}}/probe.pw }
+        series:
+          - { name: queue_size, degraded_above: 100, failed_above: 500, growth_degraded_above: 300 }
 `))
 
 func (e *demoEnv) writeConfig(listen string) error {
@@ -253,6 +262,7 @@ type demoStep struct {
 
 func (e *demoEnv) story() []demoStep {
 	ax := e.axigen
+	faulter := mailtest.Faulter{Axigen: ax}
 	healthy := func(t daemon.TargetSnapshot) bool { return t.Code == 110 }
 	offline := func(t daemon.TargetSnapshot) bool { return t.State == "offline" }
 	return []demoStep{
@@ -263,6 +273,21 @@ func (e *demoEnv) story() []demoStep {
 		{title: "SMTP back", apply: func() { ax.SMTP.SetFault(mailtest.FaultNone) }, until: healthy, hold: 2 * time.Second},
 		{title: "Axigen process gone (listeners still answer)", apply: e.stopStandIn, until: offline, hold: 2 * time.Second},
 		{title: "Axigen process restarted", apply: func() { _ = e.startStandIn() }, until: healthy, hold: 2 * time.Second},
+		{title: "mail queue stuck: delivery stops, Axigen's queue_size grows (not critical: confidence drops, no failover)",
+			apply: func() { _ = faulter.SetSignal("queue_stuck") }, until: checkOutcome("queue", "failed"), hold: 3 * time.Second},
+		{title: "queue delivered", apply: func() { _ = faulter.SetSignal("") }, until: healthy, hold: 2 * time.Second},
+	}
+}
+
+// checkOutcome is a story step's condition: the named check's last outcome is outcome.
+func checkOutcome(check, outcome string) func(daemon.TargetSnapshot) bool {
+	return func(t daemon.TargetSnapshot) bool {
+		for _, c := range t.Checks {
+			if c.Name == check {
+				return c.Outcome == outcome
+			}
+		}
+		return false
 	}
 }
 

@@ -139,6 +139,37 @@ func (f Faulter) Fault(listener string) string {
 	return ""
 }
 
+// DemoQueueGrowth is how fast the queue grows, in messages a minute, while the
+// "queue_stuck" signal is on: fast enough to cross a demo's thresholds in seconds.
+const DemoQueueGrowth = 3000
+
+// Signals names the faults of the node's own state (its Reporting) rather than of a
+// listener: "queue_stuck", delivery stops and the mail queue grows.
+func (f Faulter) Signals() []string { return []string{"queue_stuck"} }
+
+// Signal returns the signal fault on, "" for none.
+func (f Faulter) Signal() string {
+	if f.Axigen.Reporting.QueueGrowth() > 0 {
+		return "queue_stuck"
+	}
+	return ""
+}
+
+// SetSignal turns a signal fault on ("queue_stuck": the queue grows by DemoQueueGrowth a
+// minute) or, with "" or "none", off (the queue is delivered: empty again). An unknown name
+// is an error naming it.
+func (f Faulter) SetSignal(name string) error {
+	switch name {
+	case "", "none":
+		f.Axigen.Reporting.SetQueue(0)
+	case "queue_stuck":
+		f.Axigen.Reporting.GrowQueue(DemoQueueGrowth)
+	default:
+		return fmt.Errorf("signal %q is not one of none, %v", name, f.Signals())
+	}
+	return nil
+}
+
 // SetFault gives the listener a fault ("" or "none" clears it). An unknown listener or
 // fault is an error naming it.
 func (f Faulter) SetFault(listener, fault string) error {

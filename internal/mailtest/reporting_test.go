@@ -105,3 +105,24 @@ func TestCLIVersionFromReporting(t *testing.T) {
 	c.send("GET VERSION\r\n")
 	c.exact("10.6.30|Linux|x86_64\r\n+OK: command successful\r\n<login> ")
 }
+
+func TestFaulterSignals(t *testing.T) {
+	ax, err := StartAxigen(AxigenOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ax.Close()
+	f := Faulter{Axigen: ax}
+	if f.Signal() != "" {
+		t.Fatalf("signal %q at start", f.Signal())
+	}
+	if err := f.SetSignal("queue_stuck"); err != nil || f.Signal() != "queue_stuck" || ax.Reporting.QueueGrowth() != DemoQueueGrowth {
+		t.Fatalf("queue_stuck: %v, signal %q, growth %v", err, f.Signal(), ax.Reporting.QueueGrowth())
+	}
+	if err := f.SetSignal("none"); err != nil || f.Signal() != "" || ax.Reporting.Queue() != 0 {
+		t.Fatalf("none: %v, signal %q, queue %v", err, f.Signal(), ax.Reporting.Queue())
+	}
+	if err := f.SetSignal("meltdown"); err == nil || !strings.Contains(err.Error(), `"meltdown"`) {
+		t.Fatalf("unknown signal: %v", err)
+	}
+}

@@ -20,6 +20,12 @@ type FaultInjector interface {
 	// SetFault gives the listener a fault; "" clears it. An unknown listener or fault is an
 	// error naming it.
 	SetFault(listener, fault string) error
+	// Signals names the faults of Axigen's own state (mailtest.Faulter.Signals:
+	// "queue_stuck"); Signal returns the one on ("" for none); SetSignal turns one on, or
+	// all off with "". An unknown name is an error naming it.
+	Signals() []string
+	Signal() string
+	SetSignal(name string) error
 	// ProcessRunning reports whether the stand-in Axigen process runs.
 	ProcessRunning() bool
 	// KillProcess stops the stand-in Axigen process; RestartProcess starts it again.
@@ -37,6 +43,8 @@ type demoState struct {
 	Faults         []string        `json:"faults"`
 	Listeners      []listenerState `json:"listeners"`
 	ProcessRunning bool            `json:"process_running"`
+	Signals        []string        `json:"signals"`
+	Signal         string          `json:"signal"`
 }
 
 type listenerState struct {
@@ -48,11 +56,12 @@ func (s *Server) demoRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /demo/state", s.demoState)
 	mux.Handle("POST /demo/fault", s.sameOrigin(http.HandlerFunc(s.demoFault)))
 	mux.Handle("POST /demo/process", s.sameOrigin(http.HandlerFunc(s.demoProcess)))
+	mux.Handle("POST /demo/signal", s.sameOrigin(http.HandlerFunc(s.demoSignal)))
 }
 
 func (s *Server) currentDemoState() demoState {
 	fi := s.opts.Faults
-	st := demoState{Faults: fi.Faults(), ProcessRunning: fi.ProcessRunning()}
+	st := demoState{Faults: fi.Faults(), ProcessRunning: fi.ProcessRunning(), Signals: fi.Signals(), Signal: fi.Signal()}
 	for _, l := range fi.Listeners() {
 		st.Listeners = append(st.Listeners, listenerState{Name: l, Fault: fi.Fault(l)})
 	}
@@ -101,6 +110,21 @@ func (s *Server) demoFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("demo: fault set", "listener", listener, "fault", fault)
+	s.demoState(w, r)
+}
+
+// demoSignal turns a fault of Axigen's own state on (signal=queue_stuck) or off
+// (signal=none).
+func (s *Server) demoSignal(w http.ResponseWriter, r *http.Request) {
+	signal := r.FormValue("signal")
+	if signal == "none" {
+		signal = ""
+	}
+	if err := s.opts.Faults.SetSignal(signal); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.log.Info("demo: signal set", "signal", signal)
 	s.demoState(w, r)
 }
 

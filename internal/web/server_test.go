@@ -134,6 +134,23 @@ type fakeFaults struct {
 	mu      sync.Mutex
 	faults  map[string]string
 	running bool
+	signal  string
+}
+
+func (f *fakeFaults) Signals() []string { return []string{"queue_stuck"} }
+func (f *fakeFaults) Signal() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.signal
+}
+func (f *fakeFaults) SetSignal(s string) error {
+	if s != "" && s != "queue_stuck" {
+		return fmt.Errorf("signal %q unknown", s)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signal = s
+	return nil
 }
 
 func (f *fakeFaults) Listeners() []string { return []string{"smtp", "imap"} }
@@ -174,8 +191,9 @@ func TestDemoEndpoints(t *testing.T) {
 	}
 	ff := &fakeFaults{faults: map[string]string{}, running: true}
 	h := newTestServer(t, offlineSnapshot(time.Now()), ff).Handler()
-	if body := get(t, h, "/").Body.String(); !strings.Contains(body, `id="demo"`) || !strings.Contains(body, `data-fault="hang"`) {
-		t.Error("the demo page lacks the fault buttons")
+	if body := get(t, h, "/").Body.String(); !strings.Contains(body, `id="demo"`) || !strings.Contains(body, `data-fault="hang"`) ||
+		!strings.Contains(body, `data-signal="queue_stuck"`) {
+		t.Error("the demo page lacks the fault buttons (listener faults and queue_stuck)")
 	}
 	post := func(path, form string, header map[string]string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form))
@@ -219,6 +237,19 @@ func TestDemoEndpoints(t *testing.T) {
 	}
 	if rec := post("/demo/process", "action=restart", ours); rec.Code != 200 || !ff.ProcessRunning() {
 		t.Errorf("restart: %d %s; running %v", rec.Code, rec.Body, ff.ProcessRunning())
+	}
+	if rec := post("/demo/signal", "signal=queue_stuck", nil); rec.Code != 403 || ff.Signal() != "" {
+		t.Errorf("signal without the demo header: %d; signal now %q", rec.Code, ff.Signal())
+	}
+	if rec := post("/demo/signal", "signal=queue_stuck", ours); rec.Code != 200 || ff.Signal() != "queue_stuck" ||
+		!strings.Contains(rec.Body.String(), `"signal":"queue_stuck"`) {
+		t.Errorf("queue_stuck: %d %s; signal now %q", rec.Code, rec.Body, ff.Signal())
+	}
+	if rec := post("/demo/signal", "signal=none", ours); rec.Code != 200 || ff.Signal() != "" {
+		t.Errorf("clear signal: %d %s; signal now %q", rec.Code, rec.Body, ff.Signal())
+	}
+	if rec := post("/demo/signal", "signal=meltdown", ours); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"meltdown"`) {
+		t.Errorf("bad signal: %d %q, want 400 naming it", rec.Code, rec.Body)
 	}
 	if rec := post("/demo/process", "action=explode", ours); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"explode"`) {
 		t.Errorf("bad action: %d %q, want 400 naming it", rec.Code, rec.Body)

@@ -170,6 +170,8 @@ function renderDemo(st) {
     const row = document.querySelector('#demo tr[data-listener="' + CSS.escape(l.name) + '"] .cur');
     if (row) row.textContent = l.fault || "none";
   }
+  const sig = document.querySelector("#demo .cur-signal");
+  if (sig) sig.textContent = st.signal || "none";
 }
 
 async function getJSON(url) {
@@ -215,6 +217,8 @@ function wireDemo() {
     if (!b) return;
     if (b.dataset.process) {
       demoPost("/demo/process", {action: b.dataset.process});
+    } else if (b.dataset.signal) {
+      demoPost("/demo/signal", {signal: b.dataset.signal});
     } else if (b.dataset.fault) {
       demoPost("/demo/fault", {listener: b.closest("tr").dataset.listener, fault: b.dataset.fault});
     }
