@@ -77,6 +77,7 @@ type options struct {
 	hostname     string
 	pidfile      string
 	certDir      string
+	control      string         // control socket; "" for none
 	ports        map[string]int // listener name → port; 0 = ephemeral
 	version      string         // GET VERSION and the IMAP greeting
 	user         string         // login of every listener and of WebAdmin's /metrics; "" for none
@@ -92,6 +93,7 @@ Usage:
   axigen-standin [--ip IP] [--base-port N | --smtp-port N --imap-port N ...] [--pidfile PATH]
                  [--user NAME --password-file PATH] [--axigen-version V]
                  [--queue-size N] [--queue-growth N]
+                 [--control SOCKET]
 
 With --base-port N the listeners take N (smtp), N+1 (imap), N+2 (pop3), N+3 (webmail),
 N+4 (webadmin) and N+5 (cli); a --<name>-port flag overrides one of them. Without either,
@@ -100,6 +102,10 @@ every listener takes an ephemeral port. Each listener's address is logged to std
 With --user and --password-file, that login works on SMTP, IMAP, POP3 and the CLI, and
 fetches WebAdmin's /metrics (HTTP basic auth), where queue_size starts at --queue-size and
 grows by --queue-growth messages a minute (a stuck delivery for axprobe's metrics check).
+
+With --control, a Unix socket (mode 0600) takes one line per connection, "<listener>
+<fault>" (faults: none, refuse, hang, slow_banner, ...), and answers "ok" or "error: ...":
+  printf 'imap hang\n' | socat - UNIX-CONNECT:/run/standin.ctl
 
 The pidfile is written once every listener accepts connections and removed on SIGTERM or
 SIGINT. Exit status: 0 after a clean stop, 1 when a listener or the pidfile fails, 2 for a
@@ -121,6 +127,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.ip, "ip", "127.0.0.1", "IP address every listener binds")
 	fs.StringVar(&o.hostname, "hostname", mailtest.DefaultHostname, "host name in the greetings and the certificate")
 	fs.StringVar(&o.pidfile, "pidfile", "", "write the process id here once listening; removed on stop")
+	fs.StringVar(&o.control, "control", "", "Unix socket taking \"<listener> <fault>\" lines to switch a listener's fault, e.g. \"imap hang\", \"imap none\" (default: none)")
 	fs.StringVar(&o.certDir, "cert-dir", "", "directory for the generated CA and certificate (default: a temporary directory removed on stop)")
 	fs.StringVar(&o.version, "axigen-version", mailtest.DefaultVersion, "version the CLI's GET VERSION reports")
 	fs.StringVar(&o.user, "user", "", "login accepted by every listener and by WebAdmin's /metrics (needs --password-file)")
@@ -167,7 +174,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	if !(o.queueGrowth > -1e9 && o.queueGrowth < 1e9) {
 		return options{}, fmt.Errorf("--queue-growth %v: out of range", o.queueGrowth)
 	}
-	for _, p := range []struct{ flag, path string }{{"--pidfile", o.pidfile}, {"--cert-dir", o.certDir}, {"--password-file", o.passwordFile}} {
+	for _, p := range []struct{ flag, path string }{{"--pidfile", o.pidfile}, {"--cert-dir", o.certDir}, {"--password-file", o.passwordFile}, {"--control", o.control}} {
 		if p.path != "" && !filepath.IsAbs(p.path) {
 			return options{}, fmt.Errorf("%s %q: must be an absolute path", p.flag, p.path)
 		}
@@ -243,6 +250,24 @@ func serve(ctx context.Context, o options, log *slog.Logger, ready chan<- map[st
 		servers = append(servers, s)
 		addrs[l.name] = s.Addr()
 		log.Info("listening", "service", l.name, "addr", s.Addr())
+	}
+	if o.control != "" {
+		ln, err := listenControl(o.control)
+		if err != nil {
+			return err
+		}
+		byName := make(map[string]*mailtest.Server, numListeners)
+		for i, l := range listeners() {
+			byName[l.name] = servers[i]
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); serveControl(cctx, ln, byName, log) }()
+		defer func() {
+			cancel()
+			<-done
+			err = errors.Join(err, removeControl(o.control))
+		}()
 	}
 	if o.pidfile != "" {
 		if err := writePidfile(o.pidfile, os.Getpid()); err != nil {
