@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what axprobe's test suites need (Dovecot, Postfix, nginx,
-# swaks and its TLS modules, pgrep, promtool, Prometheus and Alertmanager, Chromium,
-# shellcheck, ocf-tester, the benchmark peers, iproute2 and nftables, rpm, buildah and
-# podman), then makes sure none of the servers runs as a system
+# swaks and its TLS modules, pgrep, promtool, Prometheus and Alertmanager, Chromium, ShellCheck,
+# ocf-tester, Pacemaker with corosync and crmsh (test/pacemaker starts its own cluster in
+# namespaces), the benchmark peers, iproute2 and nftables, rpm, buildah and podman), then
+# makes sure none of the servers runs as a system
 # service: the suite starts its own copies with its own configuration (internal/realserver).
 #
 # Run as root on Debian 12. Idempotent: when everything is installed it only checks that the
@@ -24,6 +25,7 @@ packages=(
 	chromium                    # the status page test in a real browser
 	shellcheck                  # every shell script in deploy/, scripts/, bench/
 	resource-agents             # ocf-tester for the Pacemaker agent
+	pacemaker corosync crmsh    # the real one-node cluster of test/pacemaker
 	hyperfine monitoring-plugins prometheus-blackbox-exporter # benchmarks and their peers
 	iproute2 nftables           # network namespaces and drop rules in the fault suite
 	rpm libxml2-utils curl      # the package test: rpm -qp*, OCF meta-data, /metrics
