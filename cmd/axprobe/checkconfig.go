@@ -26,7 +26,8 @@ Examples:
   # Validate a new file before installing it:
   axprobe check-config --config ./axprobe.yaml
 
-  # See every default filled in (passwords are never printed):
+  # See every default filled in, then what runs (each check's address, schedule and
+  # gates, as the daemon runs them); passwords are never printed:
   axprobe check-config --config /etc/axprobe/axprobe.yaml --print > effective.yaml
 
   # See what an environment override does:
@@ -42,7 +43,7 @@ func checkConfigCommand(_ context.Context, args []string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", config.DefaultPath, "config file to check")
-	printConfig := fs.Bool("print", false, "print the effective config (defaults filled in, passwords redacted) on stdout")
+	printConfig := fs.Bool("print", false, "print the effective config (defaults filled in, passwords redacted) and, as a second YAML document, what runs, on stdout")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), checkConfigHelp)
 		fs.PrintDefaults()
@@ -83,6 +84,14 @@ func checkConfigCommand(_ context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "axprobe check-config: %v\n", err)
 		return 1
 	}
+	model, err := config.RedactedModel(cfg.Resolve())
+	if err != nil {
+		fmt.Fprintf(stderr, "axprobe check-config: %v\n", err)
+		return 1
+	}
+	// A second YAML document, so that the first still loads as a config file.
+	out = append(out, "---\n# What runs: every target as the daemon runs it, the fallback file and the scores\n# are taken from these (docs/CONFIG.md, \"What runs\").\n"...)
+	out = append(out, model...)
 	if _, err := stdout.Write(out); err != nil {
 		fmt.Fprintf(stderr, "axprobe check-config: %v\n", err)
 		return 1

@@ -64,6 +64,13 @@ targets:
 		"  level: debug\n",                    // the environment
 		"        port: 25\n",                  // a per-check default
 		"        auth: # password: [redacted]\n",
+		// What runs, after the effective config: the address from the VIP and the port,
+		// the gates, each check's schedule.
+		"---\n",
+		"resolved_targets:\n",
+		"        probe: # password: [redacted]\n          protocol: smtp\n          address: 10.0.0.5:25\n",
+		"      - name: vip\n        probe:\n          protocol: vip\n          vip: 10.0.0.5\n",
+		"        interval: 10s\n        timeout: 3s\n        fast_interval: 1s\n",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("--print output lacks %q:\n%s", want, stdout)

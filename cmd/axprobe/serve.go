@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"github.com/axprobe/axprobe/internal/config"
@@ -73,8 +71,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // newServer builds the daemon for cfg and opens its socket. Nothing runs until run.
 func newServer(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger, hooks serverHooks) (*server, error) {
+	specs := cfg.Resolve() // what runs: the daemon's targets and the fallback file's
 	d, err := daemon.New(daemon.Options{
-		Targets:       daemon.TargetsFromConfig(cfg),
+		Targets:       specs,
 		MaxConcurrent: cfg.MaxConcurrentProbes,
 		Logger:        log,
 		Observer:      hooks.observer,
@@ -105,7 +104,7 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 		}
 	}
 	s := &server{log: log, load: load, cfg: cfg, daemon: d, sock: sock, hooks: hooks}
-	if err := s.writeFallback(cfg); err != nil {
+	if err := writeFallback(cfg.Socket, specs); err != nil {
 		sock.Close()
 		return nil, err
 	}
@@ -119,30 +118,9 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 }
 
 // writeFallback leaves beside the socket what the monitor shim needs to check the node
-// directly when the daemon cannot answer.
-func (s *server) writeFallback(cfg *config.Config) error {
-	var targets []ipc.FallbackTarget
-	for _, t := range cfg.Targets {
-		ft := ipc.FallbackTarget{Name: t.Name, Interval: t.Interval}
-		if t.RequireLocalVIP {
-			ft.VIP = t.VIP
-		}
-		if t.Process != nil {
-			ft.PidFile, ft.Process = t.Process.PidFile, t.Process.Name
-		}
-		for _, c := range t.Checks {
-			if !c.Critical {
-				continue
-			}
-			host := c.Host
-			if host == "" {
-				host = t.VIP
-			}
-			ft.Ports = append(ft.Ports, net.JoinHostPort(host, strconv.Itoa(c.Port)))
-		}
-		targets = append(targets, ft)
-	}
-	if err := ipc.WriteFallback(ipc.FallbackPath(cfg.Socket), targets); err != nil {
+// directly when the daemon cannot answer: the resolved model's gates and critical checks.
+func writeFallback(socket string, specs []config.TargetSpec) error {
+	if err := ipc.WriteFallback(ipc.FallbackPath(socket), config.Fallbacks(specs)); err != nil {
 		return fmt.Errorf("fallback file: %w", err)
 	}
 	return nil
@@ -201,8 +179,10 @@ func (s *server) reload(ctx context.Context) {
 	// checks every second anyway (and logs what it finds).
 	_ = s.sock.CheckSocket()
 	cfg, err := s.load()
+	var specs []config.TargetSpec
 	if err == nil {
-		err = s.daemon.Reload(ctx, daemon.TargetsFromConfig(cfg))
+		specs = cfg.Resolve()
+		err = s.daemon.Reload(ctx, specs)
 	}
 	if err != nil {
 		var problems config.Problems
@@ -224,7 +204,7 @@ func (s *server) reload(ctx context.Context) {
 	}
 	// The running socket first: the fallback file belongs beside the socket that is served.
 	cfg.Socket, cfg.HTTP = s.cfg.Socket, s.cfg.HTTP
-	if err := s.writeFallback(cfg); err != nil {
+	if err := writeFallback(cfg.Socket, specs); err != nil {
 		s.log.Error("fallback file not updated", "err", err)
 	}
 	s.cfg = cfg

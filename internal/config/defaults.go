@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/score"
 )
 
@@ -117,34 +118,8 @@ func checkDefaults(protocol, tls string) map[string]any {
 }
 
 // defaultPort returns the well-known port for protocol over tls (none, starttls or
-// implicit), or 0 when there is none: tcp, and combinations that do not exist.
-func defaultPort(protocol, tls string) int {
-	switch protocol + "/" + tls {
-	case "smtp/none", "smtp/starttls", "roundtrip/none", "roundtrip/starttls":
-		return 25
-	case "smtp/implicit", "roundtrip/implicit":
-		return 465
-	case "imap/none", "imap/starttls":
-		return 143
-	case "imap/implicit":
-		return 993
-	case "pop3/none", "pop3/starttls":
-		return 110
-	case "pop3/implicit":
-		return 995
-	case "http/none":
-		return 80
-	case "http/implicit":
-		return 443
-	case "cli/none":
-		return 7000
-	case "metrics/none":
-		return 9000 // WebAdmin
-	case "metrics/implicit":
-		return 9443
-	}
-	return 0
-}
+// implicit), or 0 when there is none (probe.DefaultPort is the table).
+func defaultPort(protocol, tls string) int { return probe.DefaultPort(protocol, probe.TLSMode(tls)) }
 
 // roundTripTimeoutMargin is how much longer than its delivery deadline a round trip's
 // timeout is by default: time to log in, submit and clean up around the wait.

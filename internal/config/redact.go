@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -42,6 +43,9 @@ func encode(v reflect.Value) (n *yaml.Node, note string) {
 	}
 	switch v.Type() {
 	case reflect.TypeFor[time.Duration]():
+		if v.Int() < 0 { // the resolved model's "never" (a round trip is never graded slow)
+			return scalar("!!str", "never"), ""
+		}
 		return scalar("!!str", formatDuration(time.Duration(v.Int()))), ""
 	case reflect.TypeFor[fs.FileMode]():
 		return scalar("!!str", fmt.Sprintf("%04o", v.Uint())), ""
@@ -79,17 +83,23 @@ func encode(v reflect.Value) (n *yaml.Node, note string) {
 		n := &yaml.Node{Kind: yaml.MappingNode}
 		for i := range v.NumField() {
 			f, field := v.Field(i), v.Type().Field(i)
+			if !field.IsExported() {
+				continue
+			}
+			name, opts, _ := strings.Cut(field.Tag.Get("yaml"), ",")
+			if name == "" { // a type of another package (probe.Spec): its fields, snake_case
+				name, opts = snakeCase(field.Name), "omitempty"
+			}
 			if s, ok := f.Interface().(secret.Secret); ok {
 				if !s.IsZero() {
-					note = yamlKey(field) + ": " + s.String()
+					note = name + ": " + s.String()
 				}
 				continue
 			}
-			_, opts, _ := strings.Cut(field.Tag.Get("yaml"), ",")
 			if (f.Kind() == reflect.Pointer || opts == "omitempty") && f.IsZero() {
 				continue // an absent optional block or an unset protocol-specific key
 			}
-			key := scalar("!!str", yamlKey(field))
+			key := scalar("!!str", name)
 			val, valNote := encode(f)
 			key.LineComment = valNote
 			n.Content = append(n.Content, key, val)
@@ -97,6 +107,44 @@ func encode(v reflect.Value) (n *yaml.Node, note string) {
 		return n, note
 	}
 	panic(fmt.Sprintf("config: no encoder for %s", v.Type())) // a bug in Config's types
+}
+
+// snakeCase turns a Go field name into a YAML key: IMAPAddress → imap_address.
+func snakeCase(name string) string {
+	if name == "IMAPTLS" {
+		return "imap_tls" // as the config key
+	}
+	var b strings.Builder
+	for i, r := range name {
+		upper := unicode.IsUpper(r)
+		if upper && i > 0 {
+			prev := rune(name[i-1])
+			nextLower := i+1 < len(name) && unicode.IsLower(rune(name[i+1]))
+			if unicode.IsLower(prev) || unicode.IsUpper(prev) && nextLower {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// RedactedModel returns the resolved model (Resolve) as YAML, passwords redacted as in
+// Redacted: what `axprobe check-config --print` shows under "what runs".
+func RedactedModel(specs []TargetSpec) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	root, _ := encode(reflect.ValueOf(struct {
+		Targets []TargetSpec `yaml:"resolved_targets"`
+	}{specs}))
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("encode resolved model: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode resolved model: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // formatDuration writes d as time.Duration.String does, without zero trailing units

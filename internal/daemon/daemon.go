@@ -125,7 +125,7 @@ func validateTargets(targets []TargetSpec) error {
 			errs = append(errs, fmt.Errorf("target %q defined twice", targets[i].Name))
 		}
 		seen[targets[i].Name] = true
-		errs = append(errs, targets[i].validate())
+		errs = append(errs, validateSpec(&targets[i]))
 	}
 	return errors.Join(errs...)
 }
@@ -293,10 +293,10 @@ func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec
 		d.log.Error("cannot build prober", "target", t.Name, "check", c.Name, "err", err)
 		return
 	}
-	interval, timeout := t.interval(&c), t.timeout(&c)
+	interval, timeout := t.IntervalOf(&c), t.TimeoutOf(&c)
 	timer := time.NewTimer(jitter(min(t.FastInterval, interval), 1.0))
 	defer timer.Stop()
-	pace := cadence{interval: interval, fast: t.fastInterval(&c), rise: t.Rise}
+	pace := cadence{interval: interval, fast: t.FastIntervalOf(&c), rise: t.Rise}
 	for {
 		select {
 		case <-ctx.Done():

@@ -302,15 +302,15 @@ func TestMonitorStaleAnswer(t *testing.T) {
 func TestMaxAgeIgnoresSlowChecks(t *testing.T) {
 	spec := TargetSpec{Interval: 10 * time.Second, Timeout: 3 * time.Second,
 		Checks: []CheckSpec{{Name: "imap"}, {Name: "roundtrip", Interval: 5 * time.Minute, Timeout: 90 * time.Second}}}
-	if got, want := spec.maxAge(), 39*time.Second; got != want {
+	if got, want := maxAge(&spec), 39*time.Second; got != want {
 		t.Fatalf("maxAge = %s, want %s", got, want)
 	}
 	rt := spec.Checks[1]
-	if got := spec.fastInterval(&rt); got != 0 {
+	if got := spec.FastIntervalOf(&rt); got != 0 {
 		t.Fatalf("fastInterval with no override = %s, want the target's (0 here)", got)
 	}
 	rt.FastInterval = time.Minute
-	if got := spec.fastInterval(&rt); got != time.Minute {
+	if got := spec.FastIntervalOf(&rt); got != time.Minute {
 		t.Fatalf("fastInterval = %s, want 1m", got)
 	}
 }
@@ -355,7 +355,7 @@ func TestCadence(t *testing.T) {
 func TestMaxAgeDoesNotOverflow(t *testing.T) {
 	huge := 1000000 * time.Hour
 	spec := TargetSpec{Interval: huge, Timeout: huge, Checks: []CheckSpec{{Name: "smtp"}}}
-	got := spec.maxAge()
+	got := maxAge(&spec)
 	if got < huge {
 		t.Fatalf("maxAge = %s, want at least %s", got, huge)
 	}

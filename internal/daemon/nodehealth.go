@@ -11,16 +11,6 @@ import (
 	"github.com/axprobe/axprobe/internal/vcs"
 )
 
-// NodeHealthSpec makes the daemon keep a Pacemaker node-health attribute (#health-…) of
-// this node up to date with attrd_updater, so that a cluster with node-health-strategy
-// migrate-on-red moves the service off this node as soon as axprobe sees it fail, without
-// waiting for the resource's next monitor (docs/DEPLOY.md, "Pacemaker node health").
-type NodeHealthSpec struct {
-	Attribute    string        // the attribute, "#health-axigen"
-	Delay        time.Duration // attrd dampening (whole seconds)
-	AttrdUpdater string        // absolute path of attrd_updater
-}
-
 // The values Pacemaker reads from a #health attribute.
 const (
 	healthGreen  = "green"

@@ -11,13 +11,13 @@ import (
 	"github.com/axprobe/axprobe/internal/secret"
 )
 
-func TestTargetsFromConfigRoundTrip(t *testing.T) {
+func TestResolveRoundTrip(t *testing.T) {
 	cfg, err := config.Load("../config/testdata/valid-roundtrip.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs := TargetsFromConfig(cfg)
-	if err := specs[0].validate(); err != nil {
+	specs := cfg.Resolve()
+	if err := validateSpec(&specs[0]); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	rt := specs[0].Checks[1]
@@ -37,7 +37,7 @@ func TestTargetsFromConfigRoundTrip(t *testing.T) {
 	}
 }
 
-// A check with a negative DegradedAfter (what TargetsFromConfig gives a round trip, which
+// A check with a negative DegradedAfter (what config.Resolve gives a round trip, which
 // waits for delivery by design) is never "slow" by the target's degraded_after, and a round
 // trip's delivery latency and notes reach the snapshot.
 func TestRoundTripEvidence(t *testing.T) {
@@ -86,12 +86,12 @@ func TestRoundTripEvidence(t *testing.T) {
 // tls_full_handshake_every reaches the check's probe spec with the target's
 // cert_warn_before (a full handshake while the certificate is due); a check without it
 // resumes nothing.
-func TestTargetsFromConfigTLSResumption(t *testing.T) {
+func TestResolveTLSResumption(t *testing.T) {
 	cfg, err := config.Load("../config/testdata/valid-full.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range TargetsFromConfig(cfg)[0].Checks {
+	for _, c := range cfg.Resolve()[0].Checks {
 		switch c.Name {
 		case "imap":
 			if c.Probe.TLSFullEvery != 10 || c.Probe.CertWarnBefore != cfg.Targets[0].CertWarnBefore || c.Probe.CertWarnBefore == 0 {

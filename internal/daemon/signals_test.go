@@ -73,13 +73,13 @@ func TestProberDegradedAndSignals(t *testing.T) {
 }
 
 // The config's metrics check and storage thresholds reach the probe specs, which build.
-func TestTargetsFromConfigSignals(t *testing.T) {
+func TestResolveSignals(t *testing.T) {
 	cfg, err := config.Load("../config/testdata/valid-signals.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs := TargetsFromConfig(cfg)
-	if err := specs[0].validate(); err != nil {
+	specs := cfg.Resolve()
+	if err := validateSpec(&specs[0]); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	q := specs[0].Checks[2]

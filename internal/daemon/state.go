@@ -76,25 +76,8 @@ func (s *loopState) changed(before, after score.State) {
 	}
 }
 
-func scoreConfig(spec TargetSpec) score.Config {
-	c := score.Config{
-		Window:             spec.Window,
-		Rise:               spec.Rise,
-		Fall:               spec.Fall,
-		OfflineBelow:       spec.OfflineBelow,
-		IntentionalOffline: spec.IntentionalOffline,
-	}
-	for _, ch := range spec.Checks {
-		c.Checks = append(c.Checks, score.CheckConfig{Name: ch.Name, Weight: ch.Weight, Critical: ch.Critical})
-	}
-	for _, g := range spec.Gates {
-		c.Gates = append(c.Gates, g.Name)
-	}
-	return c
-}
-
 func newTargetState(spec TargetSpec, historyLen int) (*targetState, error) {
-	st, err := score.New(scoreConfig(spec))
+	st, err := score.New(spec.ScoreConfig())
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", spec.Name, err)
 	}
@@ -153,7 +136,7 @@ func (s *loopState) reconfigure(specs []TargetSpec) (*loopState, error) {
 			next.targets = append(next.targets, ts)
 			continue
 		}
-		st, err := prev.score.Reconfigure(scoreConfig(spec))
+		st, err := prev.score.Reconfigure(spec.ScoreConfig())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("target %s: %w", spec.Name, err))
 			continue
@@ -197,7 +180,7 @@ func (ts *targetState) apply(r result) {
 	if !ok {
 		return
 	}
-	degradedAfter := ts.spec.degradedAfter(&ts.spec.Checks[i])
+	degradedAfter := ts.spec.DegradedAfterOf(&ts.spec.Checks[i])
 	outcome := outcomeOf(r.err, r.trace, degradedAfter, ts.spec.CertWarnBefore, r.at)
 	res := score.Result{Outcome: outcome, At: r.at}
 	var pe *probe.Error
@@ -321,7 +304,7 @@ func (ts *targetState) snapshot() TargetSnapshot {
 		Since:      d.Since,
 		Updated:    ts.updated,
 		Interval:   Duration(ts.spec.Interval),
-		MaxAge:     Duration(ts.spec.maxAge()),
+		MaxAge:     Duration(maxAge(&ts.spec)),
 		Maintained: ts.maintenance,
 		Stats:      ts.stats,
 		Gates:      append([]CheckSnapshot(nil), ts.gates...),

@@ -9,28 +9,61 @@ import (
 	"strings"
 )
 
-// urlScheme is what a URL scheme means: the protocol, its default port (0: a port is
-// required) and how TLS is reached.
+// DefaultPort returns the well-known port of protocol over tls, or 0 when there is none:
+// tcp, and combinations that do not exist (cli over TLS, http with STARTTLS). It is the one
+// table of default ports: the config's port defaults and the probe URLs' both use it.
+func DefaultPort(protocol string, tls TLSMode) int {
+	if tls == "" {
+		tls = TLSNone
+	}
+	switch protocol + "/" + string(tls) {
+	case "smtp/none", "smtp/starttls", "roundtrip/none", "roundtrip/starttls":
+		return 25
+	case "smtp/implicit", "roundtrip/implicit":
+		return 465
+	case "imap/none", "imap/starttls":
+		return 143
+	case "imap/implicit":
+		return 993
+	case "pop3/none", "pop3/starttls":
+		return 110
+	case "pop3/implicit":
+		return 995
+	case "http/none":
+		return 80
+	case "http/implicit":
+		return 443
+	case "cli/none":
+		return 7000
+	case "metrics/none":
+		return 9000 // WebAdmin
+	case "metrics/implicit":
+		return 9443
+	}
+	return 0
+}
+
+// urlScheme is what a URL scheme means: the protocol and how TLS is reached (the default
+// port is DefaultPort's; 0: a port is required).
 type urlScheme struct {
 	protocol string
-	port     int
 	tls      TLSMode
 }
 
 // urlSchemes lists the schemes ParseURL accepts.
 func urlSchemes() map[string]urlScheme {
 	return map[string]urlScheme{
-		"smtp":       {"smtp", 25, TLSNone},
-		"smtps":      {"smtp", 465, TLSImplicit},
-		"imap":       {"imap", 143, TLSNone},
-		"imaps":      {"imap", 993, TLSImplicit},
-		"pop3":       {"pop3", 110, TLSNone},
-		"pop3s":      {"pop3", 995, TLSImplicit},
-		"http":       {"http", 80, TLSNone},
-		"https":      {"http", 443, TLSImplicit},
-		"axigen-cli": {"cli", 7000, TLSNone},
-		"tcp":        {"tcp", 0, TLSNone},
-		"roundtrip":  {"roundtrip", 25, TLSNone},
+		"smtp":       {"smtp", TLSNone},
+		"smtps":      {"smtp", TLSImplicit},
+		"imap":       {"imap", TLSNone},
+		"imaps":      {"imap", TLSImplicit},
+		"pop3":       {"pop3", TLSNone},
+		"pop3s":      {"pop3", TLSImplicit},
+		"http":       {"http", TLSNone},
+		"https":      {"http", TLSImplicit},
+		"axigen-cli": {"cli", TLSNone},
+		"tcp":        {"tcp", TLSNone},
+		"roundtrip":  {"roundtrip", TLSNone},
 	}
 }
 
@@ -72,7 +105,7 @@ func ParseURL(raw string) (Spec, error) {
 	if u.Fragment != "" {
 		return Spec{}, fmt.Errorf("url %q: a fragment means nothing to a probe", u.Redacted())
 	}
-	port := scheme.port
+	port := DefaultPort(scheme.protocol, scheme.tls)
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
@@ -158,7 +191,7 @@ func parseRoundTripQuery(u *url.URL, spec *Spec) error {
 		return errors.New("roundtrip needs ?imap=host[:port], the IMAP side")
 	}
 	if _, _, err := net.SplitHostPort(imapHost); err != nil {
-		imapHost = net.JoinHostPort(strings.Trim(imapHost, "[]"), "143")
+		imapHost = net.JoinHostPort(strings.Trim(imapHost, "[]"), strconv.Itoa(DefaultPort("imap", TLSNone)))
 	}
 	spec.IMAPAddress = imapHost
 	spec.MailTo = q.Get("to")
