@@ -13,7 +13,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(hogEnv); sock != "" {
+		os.Exit(runHog(sock)) // re-executed as nobody by TestOneUIDCannotStarveOthers
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // fakeSource answers from a fixed table; "" maps to "axigen".
 type fakeSource struct {

@@ -1,11 +1,14 @@
 package ipc
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -226,5 +229,106 @@ func TestListenRefusesForeignDirectory(t *testing.T) {
 	}
 	if _, err := Listen(filepath.Join(dir, "s.sock"), 0, ""); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Errorf("Listen in a directory of uid 65534 = %v", err)
+	}
+}
+
+// hogEnv makes the test binary, re-executed as nobody, open idle connections to the socket
+// it names (TestOneUIDCannotStarveOthers).
+const hogEnv = "AXPROBE_TEST_HOG"
+
+// runHog opens 300 idle connections to sock, says so on stdout and holds them until stdin
+// closes.
+func runHog(sock string) int {
+	var conns []net.Conn
+	for range 300 {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			break // the backlog is full: the flood is working
+		}
+		conns = append(conns, c)
+	}
+	fmt.Printf("ready %d\n", len(conns))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.Close()
+	}
+	return 0
+}
+
+// TestOneUIDCannotStarveOthers: a local user (nobody) holding 300 idle connections gets
+// 32 of them served; root's STATUS, which the cap applies to, is still answered. Before,
+// nobody's connections filled the cap and everyone else got busy.
+func TestOneUIDCannotStarveOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to run a client as nobody (CI runs it as root with AXPROBE_INTEGRATION=1)")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("skipped: setpriv (util-linux) is not installed")
+	}
+	path := sockPath(t)
+	if err := os.Chmod(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Listen(path, 0o666, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, newFakeSource()) }()
+	defer func() { cancel(); <-done }()
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(filepath.Dir(path), "hog")
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin)
+	cmd.Env = append(os.Environ(), hogEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- line
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-ready:
+		if !strings.HasPrefix(line, "ready") {
+			t.Fatalf("hog did not start: %q", line)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("hog did not start within 20 s")
+	}
+	waitFor(t, "nobody's connections admitted", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.perPeer[65534] == DefaultMaxPerPeer
+	})
+	if _, err := Status(ctx5(t), path, ""); err != nil {
+		t.Errorf("root's STATUS while nobody holds 300 connections: %v", err)
+	}
+	if a, err := Monitor(ctx5(t), path, ""); err != nil || a.Code != 110 {
+		t.Errorf("root's MONITOR: %+v, %v", a, err)
 	}
 }
