@@ -32,22 +32,12 @@ type CheckConfig struct {
 	Weight float64
 	// Critical checks take the target offline after Fall failures in a row.
 	Critical bool
-	// Window overrides Config.Window for this check when not 0; 1..MaxWindow.
-	Window int
-}
-
-// window returns the check's effective window under c.
-func (c Config) window(i int) int {
-	if w := c.Checks[i].Window; w != 0 {
-		return w
-	}
-	return c.Window
 }
 
 // Config describes one target: its checks, its gates and the state machine's parameters.
 // Build it from DefaultConfig and add Checks and Gates.
 type Config struct {
-	Window       int     // results per check in its health, unless the check sets its own; 1..MaxWindow
+	Window       int     // results per check in its health; 1..MaxWindow
 	Rise         int     // >= 1; see the package documentation
 	Fall         int     // >= 1; see the package documentation
 	OfflineBelow float64 // 0..1; confidence below it counts towards going offline
@@ -116,9 +106,6 @@ func (c Config) Validate() error {
 		name(path+".name", ck.Name)
 		if !(ck.Weight > 0) || math.IsInf(ck.Weight, 0) { // also rejects NaN
 			bad("%s.weight: must be a finite number > 0, got %v", path, ck.Weight)
-		}
-		if ck.Window < 0 || ck.Window > MaxWindow {
-			bad("%s.window: must be 0 (the target's window) or 1-%d, got %d", path, MaxWindow, ck.Window)
 		}
 	}
 	for i, g := range c.Gates {

@@ -42,8 +42,6 @@ func TestValidate(t *testing.T) {
 		{"weight negative", func(c *Config) { c.Checks[1].Weight = -1 }, []string{"checks[1].weight: must be a finite number > 0, got -1"}},
 		{"weight NaN", func(c *Config) { c.Checks[2].Weight = math.NaN() }, []string{"checks[2].weight: must be a finite number > 0, got NaN"}},
 		{"weight infinite", func(c *Config) { c.Checks[0].Weight = math.Inf(1) }, []string{"checks[0].weight: must be a finite number > 0, got +Inf"}},
-		{"check window negative", func(c *Config) { c.Checks[0].Window = -1 }, []string{"checks[0].window: must be 0 (the target's window) or 1-64, got -1"}},
-		{"check window too large", func(c *Config) { c.Checks[5].Window = 65 }, []string{"checks[5].window: must be 0 (the target's window) or 1-64, got 65"}},
 		{"empty check name", func(c *Config) { c.Checks[3].Name = "" }, []string{"checks[3].name: must not be empty"}},
 		{"duplicate check", func(c *Config) { c.Checks[4].Name = "imap" }, []string{`checks[4].name: "imap" is already the name of checks[1].name`}},
 		{"gate named like a check", func(c *Config) { c.Gates[1] = "smtp" }, []string{`gates[1]: "smtp" is already the name of checks[0].name`}},

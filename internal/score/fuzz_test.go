@@ -73,12 +73,14 @@ func FuzzTarget(f *testing.F) {
 			case 6:
 				tg.SetMaintenance(arg&1 == 1, at)
 			case 7:
-				// Reload: flip one check's criticality and set its own window.
+				// Reload: flip one check's criticality, maybe change the window.
 				next := c
 				next.Checks = append([]CheckConfig(nil), c.Checks...)
 				k := int(op>>3) % len(next.Checks)
 				next.Checks[k].Critical = !next.Checks[k].Critical
-				next.Checks[k].Window = int(arg % 9)
+				if arg%4 == 0 {
+					next.Window = int(arg/4%8) + 1
+				}
 				n, err := tg.Reconfigure(next)
 				if err != nil {
 					t.Fatalf("Reconfigure: %v", err)

@@ -22,12 +22,6 @@ const (
 	CauseDegraded      Cause = "degraded"       // online, some check below full health
 )
 
-// Causes returns every Cause, in a stable order.
-func Causes() []Cause {
-	return []Cause{CauseMaintenance, CauseGate, CauseCritical, CauseRecovering, CauseLowConfidence,
-		CauseWaiting, CauseFailing, CauseHealthy, CauseDegraded}
-}
-
 // Reason explains a decision. It holds facts, not text, so that deciding never allocates;
 // String formats it for people. Which fields are set depends on Cause:
 //

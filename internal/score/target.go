@@ -72,7 +72,7 @@ func New(c Config) (*Target, error) {
 	for i, ck := range c.Checks {
 		t.names.checks[i] = ck.Name
 		t.weights[i] = ck.Weight / heaviest
-		t.checks[i] = newCheck(c.window(i))
+		t.checks[i] = newCheck(c.Window)
 	}
 	return t, nil
 }
@@ -166,8 +166,8 @@ func (t *Target) Gate(i int) (GateView, bool) {
 // Reconfigure returns a new Target for config c that carries over t's history; t itself is
 // unchanged. It fails with c.Validate's error if c is not valid.
 //
-// A check keeps its window and streaks if c has a check of the same Name with the same
-// effective window size; otherwise (a new check, or its window size changed) it starts
+// A check keeps its window and streaks if c has a check of the same Name and the same
+// window size (Config.Window); otherwise (a new check, or the window size changed) it starts
 // with no results. Its weight and criticality may change. A gate keeps its last observation
 // if c has a gate of the same name. Checks and gates c no longer names are dropped. The
 // state machine keeps its state, last transition and counts; the new config judges from
@@ -180,7 +180,7 @@ func (t *Target) Reconfigure(c Config) (*Target, error) {
 	}
 	for j, ck := range n.cfg.Checks {
 		i := slices.Index(t.names.checks, ck.Name)
-		if i < 0 || t.cfg.window(i) != n.cfg.window(j) {
+		if i < 0 || t.cfg.Window != n.cfg.Window {
 			continue
 		}
 		ring := n.checks[j].ring
