@@ -2,110 +2,77 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// promSample is one sample line of the Prometheus text format: name{labels} value.
+// promSample is one sample of a Prometheus scrape: name{labels} value. A histogram gives
+// one name_bucket sample per bucket (label le), a name_sum and a name_count; a summary
+// its quantiles, name_sum and name_count.
 type promSample struct {
 	Name   string
 	Labels map[string]string
 	Value  float64
 }
 
-// maxPromLine bounds one line of a scrape: a longer line is an error, not a parse.
-const maxPromLine = 64 << 10
-
-// parsePromText parses the samples of a Prometheus text-format scrape. Comments and blank
-// lines are skipped; a timestamp after the value is ignored. The first malformed line is
-// an error naming its number.
+// parsePromText parses a Prometheus text-format scrape with prometheus/common's parser and
+// flattens it into samples, families in name order.
 func parsePromText(text string) ([]promSample, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, err
+	}
 	var out []promSample
-	n := 0
-	for line := range strings.SplitSeq(text, "\n") {
-		n++
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
+	for _, name := range slices.Sorted(maps.Keys(families)) {
+		for _, m := range families[name].GetMetric() {
+			out = append(out, samplesOf(name, m)...)
 		}
-		if len(line) > maxPromLine {
-			return nil, fmt.Errorf("line %d: %d bytes, over the %d-byte limit", n, len(line), maxPromLine)
-		}
-		s, err := parsePromLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		out = append(out, s)
 	}
 	return out, nil
 }
 
-func parsePromLine(line string) (promSample, error) {
-	s := promSample{Labels: map[string]string{}}
-	i := strings.IndexAny(line, "{ ")
-	if i <= 0 {
-		return s, fmt.Errorf("no metric name and value in %.60q", line)
-	}
-	s.Name, line = line[:i], line[i:]
-	if line[0] == '{' {
-		rest, err := parseLabels(line[1:], s.Labels)
-		if err != nil {
-			return s, fmt.Errorf("%s: %w", s.Name, err)
+// samplesOf flattens one metric of the family name into its samples.
+func samplesOf(name string, m *dto.Metric) []promSample {
+	sample := func(suffix string, v float64, extra ...string) promSample {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
 		}
-		line = rest
-	}
-	f := strings.Fields(line)
-	if len(f) == 0 || len(f) > 2 {
-		return s, fmt.Errorf("%s: want a value and an optional timestamp, got %.60q", s.Name, line)
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return s, fmt.Errorf("%s: value %.40q is not a number", s.Name, f[0])
-	}
-	s.Value = v
-	return s, nil
-}
-
-// parseLabels reads `name="value",...}` into into and returns what follows the '}'.
-func parseLabels(s string, into map[string]string) (string, error) {
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if strings.HasPrefix(s, "}") {
-			return s[1:], nil
+		for i := 0; i+1 < len(extra); i += 2 {
+			labels[extra[i]] = extra[i+1]
 		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 || eq+1 >= len(s) || s[eq+1] != '"' {
-			return "", fmt.Errorf("bad label at %.40q", s)
-		}
-		name := strings.TrimSpace(s[:eq])
-		s = s[eq+2:]
-		var b strings.Builder
-		closed := false
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					b.WriteByte('\n')
-				default:
-					b.WriteByte(s[i])
-				}
-				continue
-			}
-			if c == '"' {
-				s, closed = s[i+1:], true
-				break
-			}
-			b.WriteByte(c)
-		}
-		if !closed {
-			return "", fmt.Errorf("label %q: unterminated value", name)
-		}
-		into[name] = b.String()
+		return promSample{Name: name + suffix, Labels: labels, Value: v}
 	}
+	bound := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+	switch {
+	case m.Counter != nil:
+		return []promSample{sample("", m.Counter.GetValue())}
+	case m.Gauge != nil:
+		return []promSample{sample("", m.Gauge.GetValue())}
+	case m.Histogram != nil:
+		h := m.Histogram
+		var out []promSample
+		for _, b := range h.GetBucket() {
+			out = append(out, sample("_bucket", float64(b.GetCumulativeCount()), "le", bound(b.GetUpperBound())))
+		}
+		return append(out, sample("_sum", h.GetSampleSum()), sample("_count", float64(h.GetSampleCount())))
+	case m.Summary != nil:
+		s := m.Summary
+		var out []promSample
+		for _, q := range s.GetQuantile() {
+			out = append(out, sample("", q.GetValue(), "quantile", bound(q.GetQuantile())))
+		}
+		return append(out, sample("_sum", s.GetSampleSum()), sample("_count", float64(s.GetSampleCount())))
+	}
+	return []promSample{sample("", m.GetUntyped().GetValue())}
 }
 
 // sumSamples adds the values of every sample named name whose labels include match.

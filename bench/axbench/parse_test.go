@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,13 +56,16 @@ weird{msg="a \"quoted\" \\ value, with } and ,"} 1.5 1700000000000
 go_goroutines 42
 `
 
+// TestParsePromText: the scrape is read by prometheus/common's parser and flattened into
+// samples: a histogram's buckets (le), _sum and _count, escaped label values, untyped
+// samples with a timestamp.
 func TestParsePromText(t *testing.T) {
 	s, err := parsePromText(scrapeText)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s) != 11 {
-		t.Fatalf("%d samples, want 11", len(s))
+	if len(s) != 14 {
+		t.Fatalf("%d samples, want 14 (3 series of the histogram: 3+2, 3+2 and 0+2; 2 untyped)", len(s))
 	}
 	if got := checkProbes(s); got != 10 {
 		t.Errorf("checkProbes = %v, want 10 (the vip gate and the banner phase left out)", got)
@@ -69,8 +73,12 @@ func TestParsePromText(t *testing.T) {
 	if got := sumSamples(s, "go_goroutines", nil); got != 42 {
 		t.Errorf("go_goroutines = %v, want 42", got)
 	}
-	if got := s[9].Labels["msg"]; got != `a "quoted" \ value, with } and ,` || s[9].Value != 1.5 {
-		t.Errorf("escaped label = %q value %v", got, s[9].Value)
+	if got := sumSamples(s, "axprobe_probe_duration_seconds_bucket", map[string]string{"check": "imap", "le": "+Inf"}); got != 10 {
+		t.Errorf("imap's +Inf bucket = %v, want 10", got)
+	}
+	i := slices.IndexFunc(s, func(p promSample) bool { return p.Name == "weird" })
+	if i < 0 || s[i].Labels["msg"] != `a "quoted" \ value, with } and ,` || s[i].Value != 1.5 {
+		t.Errorf("escaped label: %+v", s[max(i, 0)])
 	}
 	for _, bad := range []string{"novalue", `m{a="x} 1`, `m{a=x} 1`, "m one", "m 1 2 3", "{a=\"b\"} 1"} {
 		if _, err := parsePromText(bad); err == nil {
