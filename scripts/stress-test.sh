@@ -3,7 +3,7 @@
 # while a load generator keeps every core busy, then prints, for every test that ran, how
 # many runs it was in and how many of them it failed. A test that passes alone and fails
 # here is a defect: tests wait on events, never on a few hundred milliseconds of wall clock
-# (docs/TESTING.md).
+# (docs/TESTING.md, "On a loaded machine").
 #
 #   scripts/stress-test.sh [RUNS]         # default 20
 #
