@@ -35,14 +35,7 @@ func TestRunLogFormats(t *testing.T) {
 			socket := filepath.Join(dir, "axprobe.sock")
 			cfg := strings.NewReplacer("SOCK", socket, "SMTP", smtpPort, "IMAP", imapPort).Replace(`
 socket: SOCK
-targets:
-  - name: axigen
-    vip: 127.0.0.1
-    interval: 2s
-    fast_interval: 100ms
-    timeout: 1500ms
-    checks:
-      - { name: smtp, protocol: smtp, port: SMTP }
+` + testTarget + `      - { name: smtp, protocol: smtp, port: SMTP }
       - { name: imap, protocol: imap, port: IMAP }
 `)
 			if err := os.WriteFile(configPath, []byte(cfg), 0o600); err != nil {

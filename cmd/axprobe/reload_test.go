@@ -37,14 +37,7 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 	base := strings.NewReplacer("SOCK", socket, "LISTEN", listen, "SMTP", port(ax.SMTP), "IMAP", port(ax.IMAP), "CLI", port(ax.CLI)).Replace(`
 socket: SOCK
 http: { listen: "LISTEN" }
-targets:
-  - name: axigen
-    vip: 127.0.0.1
-    interval: 2s
-    fast_interval: 100ms
-    timeout: 1500ms
-    checks:
-      - { name: smtp, protocol: smtp, port: SMTP }
+` + testTarget + `      - { name: smtp, protocol: smtp, port: SMTP }
       - { name: imap, protocol: imap, port: IMAP }
 `)
 	writeFile(t, configPath, base)
@@ -139,6 +132,19 @@ targets:
 		t.Errorf("the rejected config replaced the running one: %d checks", len(kept.Checks))
 	}
 }
+
+// testTarget opens the targets of the configs of the tests that run the daemon: one target
+// on loopback, its checks to follow. The timeout is generous (a probe starved on a loaded
+// machine must not fail and add a transition the test does not expect); the fast interval
+// keeps confirming a failure quick.
+const testTarget = `targets:
+  - name: axigen
+    vip: 127.0.0.1
+    interval: 2s
+    fast_interval: 100ms
+    timeout: 1500ms
+    checks:
+`
 
 func hup(t *testing.T) {
 	t.Helper()

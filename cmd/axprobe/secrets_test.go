@@ -63,14 +63,7 @@ func TestPasswordNeverInAnyOutput(t *testing.T) {
 socket: DIR/axprobe.sock
 http: { listen: "127.0.0.1:0" }
 log: { level: debug, format: json }
-targets:
-  - name: axigen
-    vip: 127.0.0.1
-    interval: 2s
-    fast_interval: 100ms
-    timeout: 1500ms
-    checks:
-      - { name: smtp, protocol: smtp, port: SMTP, tls: starttls, ca_file: CA, auth: { username: probe, password_file: DIR/probe.pw } }
+` + testTarget + `      - { name: smtp, protocol: smtp, port: SMTP, tls: starttls, ca_file: CA, auth: { username: probe, password_file: DIR/probe.pw } }
       - { name: imap, protocol: imap, port: IMAP, tls: starttls, ca_file: CA, auth: { username: probe, password_file: DIR/probe.pw } }
       - { name: pop3, protocol: pop3, port: POP3, tls: starttls, ca_file: CA, auth: { username: probe, password_file: DIR/probe.pw } }
 `)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 	"time"
@@ -76,39 +77,23 @@ type NodeHealthSpec struct {
 }
 
 // IntervalOf returns c's own interval or, when it has none, the target's.
-func (t *TargetSpec) IntervalOf(c *CheckSpec) time.Duration {
-	if c.Interval > 0 {
-		return c.Interval
-	}
-	return t.Interval
-}
+func (t *TargetSpec) IntervalOf(c *CheckSpec) time.Duration { return cmp.Or(c.Interval, t.Interval) }
 
 // TimeoutOf returns c's own timeout or the target's.
-func (t *TargetSpec) TimeoutOf(c *CheckSpec) time.Duration {
-	if c.Timeout > 0 {
-		return c.Timeout
-	}
-	return t.Timeout
+func (t *TargetSpec) TimeoutOf(c *CheckSpec) time.Duration { return cmp.Or(c.Timeout, t.Timeout) }
+
+// FastIntervalOf returns c's own re-probe interval after a failure or the target's.
+func (t *TargetSpec) FastIntervalOf(c *CheckSpec) time.Duration {
+	return cmp.Or(c.FastInterval, t.FastInterval)
 }
 
 // DegradedAfterOf returns how slow a successful probe of c may be before it counts as
 // degraded; 0 means never.
 func (t *TargetSpec) DegradedAfterOf(c *CheckSpec) time.Duration {
-	switch {
-	case c.DegradedAfter < 0:
+	if c.DegradedAfter < 0 {
 		return 0
-	case c.DegradedAfter > 0:
-		return c.DegradedAfter
 	}
-	return t.DegradedAfter
-}
-
-// FastIntervalOf returns c's own re-probe interval after a failure or the target's.
-func (t *TargetSpec) FastIntervalOf(c *CheckSpec) time.Duration {
-	if c.FastInterval > 0 {
-		return c.FastInterval
-	}
-	return t.FastInterval
+	return cmp.Or(c.DegradedAfter, t.DegradedAfter)
 }
 
 // Resolve turns a loaded, validated config into the targets as they run: one check per
