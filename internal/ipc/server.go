@@ -183,6 +183,13 @@ func Listen(path string, mode os.FileMode, group string) (*Server, error) {
 		perPeer:   make(map[int]int),
 		stop:      make(chan struct{}),
 	}
+	// The directory is checked before anything in it is touched, the stale socket included.
+	if err := ensureDir(filepath.Dir(path), gid); err != nil {
+		return nil, err
+	}
+	if err := CheckDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}

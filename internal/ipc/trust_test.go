@@ -190,13 +190,28 @@ func TestListenRefusesOpenDirectory(t *testing.T) {
 	if err := os.Chmod(open, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Listen(filepath.Join(open, "s.sock"), 0, "")
+	// Someone's stale socket at the path: left alone, since the directory is refused
+	// before anything in it is touched.
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(open, "stale.sock"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
+	_, err = Listen(filepath.Join(open, "stale.sock"), 0, "")
 	if err == nil || !strings.Contains(err.Error(), "mode 0777") || !strings.Contains(err.Error(), "could replace the socket") {
 		t.Errorf("Listen in a world-writable directory = %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(open, "stale.sock")); err != nil {
+		t.Errorf("the stale socket in the refused directory was removed: %v", err)
+	}
+	if _, err := Listen(filepath.Join(open, "s.sock"), 0, ""); err == nil {
+		t.Error("Listen in a world-writable directory succeeded")
 	}
 	if _, err := os.Lstat(filepath.Join(open, "s.sock")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a socket was created anyway: %v", err)
 	}
+	os.Remove(filepath.Join(open, "stale.sock"))
 	// Below it, too: an ancestor others can write lets them rename the directory away.
 	if err := os.Mkdir(filepath.Join(open, "sub"), 0o700); err != nil {
 		t.Fatal(err)
