@@ -68,7 +68,12 @@ func (p *Process) find(ctx context.Context, reads *local.Bounded, bound time.Dur
 		pid, err = local.CheckProcess(p.PidFile, p.Name)
 		return err
 	})
-	return pid, err
+	if err != nil {
+		// Do may have returned at ctx's deadline with the read still running: pid is its
+		// to write, not ours to read (the race detector caught this under load).
+		return 0, err
+	}
+	return pid, nil
 }
 
 // waitExit returns when pid has exited or ctx ended.
