@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -408,4 +409,40 @@ func FuzzMetricsBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkMetricsBody measures the parse path on an Axigen-like page (queue_size and
+// friends, users_count for 1,000 domains, ~50 KB) and on the largest page read (16 MiB of
+// other series): what one scrape costs the node (docs/BENCHMARKS.md).
+func BenchmarkMetricsBody(b *testing.B) {
+	rep := mailtest.NewReporting("")
+	domains := map[string]int{}
+	for i := range 1000 {
+		domains[fmt.Sprintf("domain-%04d.example.com", i)] = i
+	}
+	typical := rep.Exposition(domains)
+	huge := bytes.Repeat([]byte("other_series{a=\"b\"} 1\n"), MaxMetricsBody/22)
+	pr, err := New(Spec{Protocol: "metrics", Address: "127.0.0.1:9000", Username: "u", Metrics: []MetricRule{
+		{Series: "queue_size", DegradedAbove: f64(100), GrowthDegradedAbove: f64(5)},
+		{Series: "users_count", Labels: map[string]string{"domain": "domain-0042.example.com"}, DegradedBelow: f64(1)},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := pr.(*metricsProber)
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"axigen-1000-domains", typical}, {"16MiB-other-series", huge}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				err := p.readAndGrade(context.Background(), NewTrace(), bytes.NewReader(bc.body), 200)
+				if err != nil && ReasonOf(err) != ReasonSeriesMissing {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -1,6 +1,6 @@
 // Package probe holds one prober per protocol an Axigen node serves (SMTP, IMAP, POP3,
-// HTTP, the Axigen CLI, plain TCP, Axigen's own /metrics) and the local gates that tell whether the service runs on
-// this node (VIP, process, storage).
+// HTTP, the Axigen CLI, plain TCP, Axigen's own /metrics) and the local gates that tell
+// whether the service runs on this node (VIP, process, storage).
 //
 // Every prober has the same shape: Probe(ctx, trace) error. It honours ctx's deadline in
 // every phase, records each phase in the trace, and returns nil or an *Error that says why
