@@ -67,12 +67,19 @@ func nodeHealthDefaults() map[string]any {
 	}
 }
 
+// The on_transition defaults; the daemon applies them to a spec built by hand too.
+const (
+	DefaultHookTimeout = 10 * time.Second
+	DefaultHookMaxRuns = 6
+	DefaultHookPer     = time.Minute
+)
+
 // hookDefaults apply to a target's on_transition block when it is present.
 func hookDefaults() map[string]any {
 	return map[string]any{
-		"timeout":  10 * time.Second,
-		"max_runs": 6,
-		"per":      time.Minute,
+		"timeout":  DefaultHookTimeout,
+		"max_runs": DefaultHookMaxRuns,
+		"per":      DefaultHookPer,
 	}
 }
 

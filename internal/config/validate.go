@@ -543,7 +543,7 @@ func validHealthAttribute(name string) bool {
 }
 
 // HookPlaceholders are the words on_transition arguments may hold in braces; the daemon
-// substitutes them (internal/daemon.Placeholders, which a test keeps equal to this list).
+// substitutes them (a test in internal/daemon checks that it substitutes each).
 var HookPlaceholders = []string{"node", "target", "from", "to", "reason"}
 
 // unknownPlaceholder returns the first "{word}" in arg that is not a placeholder, or "".

@@ -9,16 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// Placeholders lists the words on_transition arguments may hold in braces ("{node}"), in
-// the order docs/CONFIG.md gives them; config validation rejects any other.
-var Placeholders = []string{"node", "target", "from", "to", "reason"}
-
-// Defaults of the on_transition rate limit (config: on_transition.max_runs and .per).
-const (
-	DefaultHookMaxRuns = 6
-	DefaultHookPer     = time.Minute
+	"github.com/axprobe/axprobe/internal/config"
 )
 
 // hookRunner runs one target's on_transition command, one run at a time, in the order of
@@ -111,14 +103,14 @@ func (h *hookRunner) maxRuns() int {
 	if h.spec.OnTransitionMaxRuns > 0 {
 		return h.spec.OnTransitionMaxRuns
 	}
-	return DefaultHookMaxRuns
+	return config.DefaultHookMaxRuns
 }
 
 func (h *hookRunner) per() time.Duration {
 	if h.spec.OnTransitionPer > 0 {
 		return h.spec.OnTransitionPer
 	}
-	return DefaultHookPer
+	return config.DefaultHookPer
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -140,7 +132,7 @@ func expand(arg string, spec TargetSpec, tr Transition) string {
 }
 
 // runHook runs the target's on_transition command for one state change, bounded by its
-// timeout. Placeholders in the argv are substituted (see Placeholders); the command also
+// timeout. Placeholders in the argv are substituted (config.HookPlaceholders); the command also
 // gets the change in its environment (AXPROBE_NODE, AXPROBE_TARGET, AXPROBE_FROM,
 // AXPROBE_TO, AXPROBE_REASON, AXPROBE_SEQ — the transition's number since the daemon
 // started). It is an argv, never a shell string. Its output goes to the log at debug
@@ -148,7 +140,7 @@ func expand(arg string, spec TargetSpec, tr Transition) string {
 func runHook(log *slog.Logger, spec TargetSpec, tr Transition) {
 	timeout := spec.OnTransitionTimeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = config.DefaultHookTimeout
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -175,8 +175,13 @@ func TestHooksRateLimitRunsNewest(t *testing.T) {
 	}
 }
 
+// TestPlaceholdersMatchConfig: every placeholder the config accepts is substituted.
 func TestPlaceholdersMatchConfig(t *testing.T) {
-	if !slices.Equal(Placeholders, config.HookPlaceholders) {
-		t.Errorf("daemon substitutes %v, config accepts %v", Placeholders, config.HookPlaceholders)
+	spec := TargetSpec{Name: "axigen", Node: "node1"}
+	tr := Transition{From: "online", To: "offline", Reason: "why"}
+	for _, p := range config.HookPlaceholders {
+		if got := expand("{"+p+"}", spec, tr); got == "{"+p+"}" || got == "" {
+			t.Errorf("{%s} is accepted by the config but expands to %q", p, got)
+		}
 	}
 }
