@@ -127,11 +127,19 @@ func startAxigen(t *testing.T) *mailtest.Axigen {
 
 func runDaemon(t *testing.T, spec TargetSpec) (*Daemon, *publishes) {
 	t.Helper()
+	return runDaemonWith(t, spec, true)
+}
+
+// runDaemonWith runs a daemon for spec until the test ends; events false turns the kernel
+// event sources off (only the periodic gate probes remain).
+func runDaemonWith(t *testing.T, spec TargetSpec, events bool) (*Daemon, *publishes) {
+	t.Helper()
 	obs := newPublishes()
 	d, err := New(Options{Targets: []TargetSpec{spec}, Observer: obs, HistoryEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.noEvents = !events
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,22 +25,7 @@ func defaultPace(spec TargetSpec, gateEvery time.Duration) TargetSpec {
 
 func runLiveDaemon(t *testing.T, spec TargetSpec, events bool) (*Daemon, *publishes) {
 	t.Helper()
-	obs := newPublishes()
-	d, err := New(Options{Targets: []TargetSpec{spec}, Observer: obs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.noEvents = !events
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return d, obs
+	return runDaemonWith(t, spec, events)
 }
 
 // TestMonitorAnswersProcessDeathAtOnce: at the default schedule, with no kernel events,
