@@ -112,10 +112,15 @@ func (p *imapProber) session(ctx context.Context, t *Trace, conn net.Conn, login
 		_ = c.Close()
 		return nil, nil, err
 	}
-	if err := c.WaitGreeting(); err != nil {
-		return fail(Wrap(ctx, t, err))
-	}
+	// imapclient sends CAPABILITY by itself as soon as it has the greeting (Axigen's carries
+	// none), so the capability exchange starts here. A server that drops the connection at
+	// that command can also end the wait for the greeting: imapclient then picks at random
+	// between "greeting seen" and "connection failed". The greeting was read and matched
+	// above; what fails now is the exchange, classified from the conn's own error.
 	t.Begin("capability")
+	if err := c.WaitGreeting(); err != nil {
+		return fail(imapFail(ctx, t, rc, ReasonProtocol, err))
+	}
 	caps, err := c.Capability().Wait()
 	if err != nil {
 		return fail(imapFail(ctx, t, rc, ReasonProtocol, err))
