@@ -67,6 +67,11 @@ func (f configFile) write(l *layout) error {
 // socket for Postfix's SASL. A failed login still waits auth_failure_delay (2 s), as in
 // production, but the per-IP auth penalty (up to 15 s more for every later login from
 // 127.0.0.1, failed or not) is off: it would make a test depend on the ones before it.
+// The login services run in Dovecot's "high-performance" mode (service_count = 0, two
+// processes kept ready): in the default mode every connection forks a login process that
+// greets only once it has shaken hands with the auth process, and on a loaded 2-core CI
+// machine, under the fault suite's stream of shim fallback connects, that pushed the
+// banner past the suite's 400 ms probe timeout (a restarted daemon's first round failed).
 // Listener blocks are one setting per line: Dovecot wants that.
 const dovecotConf = `# Written by axprobe's internal/realserver for one test run.
 base_dir = {{.DovecotBase}}
@@ -93,6 +98,8 @@ userdb {
   args = uid={{.VmailUID}} gid={{.VmailUID}} home={{.MailRoot}}/%n
 }
 service imap-login {
+  service_count = 0
+  process_min_avail = 2
   inet_listener imap {
     port = {{.IMAP}}
   }
@@ -102,6 +109,8 @@ service imap-login {
   }
 }
 service pop3-login {
+  service_count = 0
+  process_min_avail = 2
   inet_listener pop3 {
     port = {{.POP3}}
   }
