@@ -4,7 +4,7 @@ and replacing generated sections of docs/BENCHMARKS.md.
 
   report.py hyperfine RESULT.json BASELINE          markdown table, ratios to BASELINE
   report.py gobench BENCH.txt                       markdown table of `go test -bench` output
-  report.py goals HEALTHY.json HANG.json FOOT.md BENCH.txt   the goals table
+  report.py goals HEALTHY.json HANG.json FOOT.md BENCH.txt SCALE.md   the goals table
   report.py put DOC NAME FILE                       replace section NAME of DOC with FILE
 
 A section is the text between "<!-- begin bench/run NAME -->" and
@@ -55,13 +55,34 @@ def gobench_table(path):
 
 
 def footprint_rows(path):
-    """The axprobe and blackbox_exporter rows of axbench footprint's table: CPU s, RSS mean."""
+    """The axprobe and blackbox_exporter rows of axbench footprint's table: CPU s, RSS mean,
+    RSS at the start and at the end (MiB)."""
     rows = {}
     for line in open(path):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 9 and cells[0] in ("axprobe", "blackbox_exporter"):
-            rows[cells[0]] = (float(cells[2].split()[0]), float(cells[5].split()[0]))
+        if len(cells) >= 10 and cells[0] in ("axprobe", "blackbox_exporter"):
+            start, end = (float(x.split()[0]) for x in cells[9].split("→"))
+            rows[cells[0]] = (float(cells[2].split()[0]), float(cells[5].split()[0]), start, end)
     return rows
+
+
+def bench_ns(path, name):
+    """ns/op of the benchmark named name (sub-benchmarks included), or None."""
+    for line in open(path):
+        m = BENCH_LINE.match(line.strip())
+        if m and m.group(1) == name:
+            found = re.search(r"([\d.]+) ns/op", m.group(3))
+            return float(found.group(1)) if found else None
+    return None
+
+
+def scale_row(path, asked):
+    """(daemon CPU %, goroutines, fds) of axbench scale's row for the asked rate, or None."""
+    for line in open(path):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 13 and cells[0] == str(asked):
+            return float(cells[4].rstrip(" %")), cells[7], cells[8]
+    return None
 
 
 def score_allocs(path):
@@ -74,7 +95,7 @@ def score_allocs(path):
     return None
 
 
-def goals_table(healthy, hang, footprint, gobench):
+def goals_table(healthy, hang, footprint, gobench, scale):
     h = load_hyperfine(healthy)
     g = load_hyperfine(hang)
     med = lambda res, name: res[name]["median"]
@@ -82,7 +103,7 @@ def goals_table(healthy, hang, footprint, gobench):
     plugins, blackbox = med(h, "check-plugins chain"), med(h, "blackbox_exporter chain")
     hang_shim, hang_plugins = med(g, "axprobe-monitor"), med(g, "check-plugins chain")
     fp = footprint_rows(footprint)
-    (ax_cpu, ax_rss), (bb_cpu, bb_rss) = fp["axprobe"], fp["blackbox_exporter"]
+    (ax_cpu, ax_rss, ax_rss0, ax_rss1), (bb_cpu, bb_rss, _, _) = fp["axprobe"], fp["blackbox_exporter"]
     met = lambda ok: "**met**" if ok else "**not met**"
     rows = [
         ("monitor answer ≤ 2 × hello-world (median)", f"{shim / hello:.2f} × ({ms(shim)} vs {ms(hello)} ms)",
@@ -93,10 +114,19 @@ def goals_table(healthy, hang, footprint, gobench):
          met(blackbox > shim)),
         ("answer stays bounded with Dovecot hung", f"{ms(hang_shim)} ms (plugins: {ms(hang_plugins)} ms)",
          met(hang_shim <= 2 * shim + 0.05)),
-        ("daemon CPU below blackbox_exporter's at the same probe rate", f"{ax_cpu:.2f} s vs {bb_cpu:.2f} s",
-         met(ax_cpu < bb_cpu)),
-        ("daemon RSS below blackbox_exporter's (mean)", f"{ax_rss:.1f} MiB vs {bb_rss:.1f} MiB", met(ax_rss < bb_rss)),
+        ("daemon CPU ≤ 0.7 × blackbox_exporter's, same checks at the same rate", f"{ax_cpu / bb_cpu:.2f} × ({ax_cpu:.2f} s vs {bb_cpu:.2f} s)",
+         met(ax_cpu <= 0.7 * bb_cpu)),
+        ("daemon RSS < 20 MiB (mean), flat (end ≤ start + 1 MiB)",
+         f"{ax_rss:.1f} MiB mean, {ax_rss0:.1f} → {ax_rss1:.1f} MiB (blackbox_exporter {bb_rss:.1f} MiB)",
+         met(ax_rss < 20 and ax_rss1 <= ax_rss0 + 1)),
     ]
+    sc = scale_row(scale, 1000)
+    if sc is not None:
+        cpu, gor, fds = sc
+        rows.append(("1,000 probes/s on < 1 core", f"{cpu:.0f} % of one core (goroutines {gor}, fds {fds})", met(cpu < 100)))
+    scrape = bench_ns(gobench, "BenchmarkMetricsScrape/checks=1002/gzip=true")
+    rows.append(("/metrics for 1,000 checks in < 50 ms (BenchmarkMetricsScrape, gzip)",
+                 "not run" if scrape is None else f"{scrape / 1e6:.1f} ms", met(scrape is not None and scrape < 50e6)))
     allocs = score_allocs(gobench)
     rows.append(("score update: 0 allocs/op (BenchmarkObserve)",
                  "not run" if allocs is None else f"{allocs:g} allocs/op", met(allocs == 0)))
@@ -126,7 +156,7 @@ def main(argv):
         print(hyperfine_table(*args))
     elif cmd == "gobench" and len(args) == 1:
         print(gobench_table(*args))
-    elif cmd == "goals" and len(args) == 4:
+    elif cmd == "goals" and len(args) == 5:
         print(goals_table(*args))
     elif cmd == "put" and len(args) == 3:
         put(*args)

@@ -51,6 +51,7 @@ type fakeConfig struct {
 	MaxConcurrent int
 	Timing        Timing
 	Axigen        *mailtest.Axigen
+	Only          string // when set, each target has only this one of the six checks
 }
 
 var fakeConfigTemplate = template.Must(template.New("cfg").Parse(`# Written by axbench.
@@ -69,12 +70,16 @@ targets:
     rise: {{$.T.Rise}}
     fall: {{$.T.Fall}}
     checks:
+{{- if $.Only}}
+      - {{index $.Lines $.Only}}
+{{- else}}
       - { name: smtp, protocol: smtp, port: {{$.SMTP}}, weight: 3, tls: starttls, ca_file: {{$.CA}}, auth: { username: {{$.User}}, password_file: {{$.PW}} } }
       - { name: imap, protocol: imap, port: {{$.IMAP}}, weight: 3, tls: starttls, ca_file: {{$.CA}}, auth: { username: {{$.User}}, password_file: {{$.PW}} } }
       - { name: pop3, protocol: pop3, port: {{$.POP3}}, weight: 2, tls: starttls, ca_file: {{$.CA}}, auth: { username: {{$.User}}, password_file: {{$.PW}} } }
       - { name: webmail, protocol: http, port: {{$.WebMail}} }
       - { name: webadmin, protocol: http, port: {{$.WebAdmin}}, weight: 0.5 }
       - { name: cli, protocol: cli, port: {{$.CLI}}, weight: 0.5 }
+{{- end}}
 {{- end}}
 `))
 
@@ -100,7 +105,17 @@ func (c fakeConfig) write() (string, error) {
 	}
 	a := c.Axigen
 	var b strings.Builder
+	lines := map[string]string{
+		"cli":     fmt.Sprintf("{ name: cli, protocol: cli, port: %s }", port(a.CLI)),
+		"webmail": fmt.Sprintf("{ name: webmail, protocol: http, port: %s }", port(a.WebMail)),
+		"imap": fmt.Sprintf("{ name: imap, protocol: imap, port: %s, tls: starttls, ca_file: %s, auth: { username: %s, password_file: %s } }",
+			port(a.IMAP), a.Certs.CAFile, fakeUser, pw),
+	}
+	if _, ok := lines[c.Only]; c.Only != "" && !ok {
+		return "", fmt.Errorf("no single check %q (want cli, webmail or imap)", c.Only)
+	}
 	err := fakeConfigTemplate.Execute(&b, map[string]any{
+		"Only": c.Only, "Lines": lines,
 		"Dir": c.Dir, "Listen": c.Listen, "MaxConcurrent": c.MaxConcurrent, "Names": names, "T": c.Timing,
 		"CA": a.Certs.CAFile, "User": fakeUser, "PW": pw,
 		"SMTP": port(a.SMTP), "IMAP": port(a.IMAP), "POP3": port(a.POP3),

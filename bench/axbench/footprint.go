@@ -123,8 +123,8 @@ Flags:
 		return err
 	}
 
-	fmt.Fprintln(stdout, "| process | probes run (ok + failed) | CPU time | CPU, % of one core | CPU per probe | RSS mean | RSS max | threads | fds |")
-	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(stdout, "| process | probes run (ok + failed) | CPU time | CPU, % of one core | CPU per probe | RSS mean | RSS max | threads | fds | RSS start → end |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	axProbes := fmt.Sprintf("%.0f", axAfter-axBefore)
 	if *axMetrics == "" {
 		axProbes = "n/a"
@@ -197,7 +197,8 @@ func (t *procTrack) row(w io.Writer, probesLabel string, probes float64) {
 	if probes > 0 {
 		perProbe = fmt.Sprintf("%.2f ms", cpu.Seconds()*1e3/probes)
 	}
-	fmt.Fprintf(w, "| %s | %s | %.2f s | %.2f %% | %s | %.1f MiB | %.1f MiB | %d | %d |\n",
+	fmt.Fprintf(w, "| %s | %s | %.2f s | %.2f %% | %s | %.1f MiB | %.1f MiB | %d | %d | %.1f → %.1f MiB |\n",
 		t.name, probesLabel, cpu.Seconds(), 100*cpu.Seconds()/wall.Seconds(), perProbe,
-		float64(t.rssSum)/float64(t.n)/(1<<20), float64(t.rssMax)/(1<<20), t.threadsMax, t.fdsMax)
+		float64(t.rssSum)/float64(t.n)/(1<<20), float64(t.rssMax)/(1<<20), t.threadsMax, t.fdsMax,
+		float64(t.first.RSS)/(1<<20), float64(t.last.RSS)/(1<<20))
 }

@@ -6,6 +6,7 @@
 //	axbench detect    --axprobe BIN                       detection latency against fake Axigen
 //	axbench footprint --axprobe-pid N --blackbox URL ...  CPU and RSS of two processes side by side
 //	axbench scale     --axprobe BIN --rates 100,1000      the daemon under many targets
+//	axbench targets   --axprobe BIN --targets 1000,10000  first round and memory of many targets
 //
 // Every subcommand prints markdown on stdout (the rows bench/run pastes into
 // docs/BENCHMARKS.md) and its progress on stderr. Exit codes: 0 done, 1 failed, 2 usage.
@@ -32,6 +33,7 @@ func commands() []command {
 		{"detect", "measure time from fault to code 100 and from repair to online", detectCommand},
 		{"footprint", "sample CPU and RSS of axprobe and blackbox_exporter at the same probe rate", footprintCommand},
 		{"scale", "run the daemon against many fake targets at rising probe rates", scaleCommand},
+		{"targets", "time the first round of thousands of targets and their memory", targetsCommand},
 	}
 }
 
