@@ -77,11 +77,12 @@ def bench_ns(path, name):
 
 
 def scale_row(path, asked):
-    """(daemon CPU %, goroutines, fds) of axbench scale's row for the asked rate, or None."""
+    """(ran probes/s, daemon CPU %, goroutines, fds) of axbench scale's row for the asked
+    rate, or None."""
     for line in open(path):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 13 and cells[0] == str(asked):
-            return float(cells[4].rstrip(" %")), cells[7], cells[8]
+            return float(cells[2]), float(cells[4].rstrip(" %")), cells[7], cells[8]
     return None
 
 
@@ -122,8 +123,9 @@ def goals_table(healthy, hang, footprint, gobench, scale):
     ]
     sc = scale_row(scale, 1000)
     if sc is not None:
-        cpu, gor, fds = sc
-        rows.append(("1,000 probes/s on < 1 core", f"{cpu:.0f} % of one core (goroutines {gor}, fds {fds})", met(cpu < 100)))
+        ran, cpu, gor, fds = sc
+        rows.append(("1,000 probes/s on < 1 core", f"{ran:.0f} probes/s ran on {cpu:.0f} % of one core (goroutines {gor}, fds {fds})",
+                     met(ran >= 950 and cpu < 100)))
     scrape = bench_ns(gobench, "BenchmarkMetricsScrape/checks=1002/gzip=true")
     rows.append(("/metrics for 1,000 checks in < 50 ms (BenchmarkMetricsScrape, gzip)",
                  "not run" if scrape is None else f"{scrape / 1e6:.1f} ms", met(scrape is not None and scrape < 50e6)))

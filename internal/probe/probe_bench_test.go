@@ -62,6 +62,14 @@ func BenchmarkIMAPProbePlain(b *testing.B) {
 	benchmarkProbe(b, fakeFor(b, "imap"), mailtest.TLSNone, benchLogin())
 }
 
+// BenchmarkIMAPProbeResumed is BenchmarkIMAPProbe with tls_full_handshake_every: 10 (one
+// full handshake in ten, resumed sessions in between; docs/CONFIG.md).
+func BenchmarkIMAPProbeResumed(b *testing.B) {
+	spec := benchLogin()
+	spec.TLS, spec.TLSFullEvery = TLSStartTLS, 10
+	benchmarkProbe(b, fakeFor(b, "imap"), mailtest.TLSStartTLS, spec)
+}
+
 // BenchmarkSMTPProbe is the SMTP check as deployed: banner, EHLO, STARTTLS, EHLO, AUTH,
 // QUIT.
 func BenchmarkSMTPProbe(b *testing.B) {
