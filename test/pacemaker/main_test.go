@@ -140,20 +140,27 @@ type crmMon struct {
 		Online bool   `xml:"online,attr"`
 		Health string `xml:"health,attr"`
 	} `xml:"nodes>node"`
-	Resources []struct {
-		ID     string `xml:"id,attr"`
-		Role   string `xml:"role,attr"`
-		Active bool   `xml:"active,attr"`
-		Failed bool   `xml:"failed,attr"`
-		Nodes  []struct {
-			Name string `xml:"name,attr"`
-		} `xml:"node"`
-	} `xml:"resources>resource"`
+	Resources []monResource `xml:"resources>resource"`
+	Groups    []struct {
+		ID        string        `xml:"id,attr"`
+		Resources []monResource `xml:"resource"`
+	} `xml:"resources>group"`
 	Failures []struct {
 		OpKey    string `xml:"op_key,attr"`
 		ExitCode int    `xml:"exitcode,attr"`
 		Status   string `xml:"status,attr"`
 	} `xml:"failures>failure"`
+}
+
+// monResource is one primitive in crm_mon's XML.
+type monResource struct {
+	ID     string `xml:"id,attr"`
+	Role   string `xml:"role,attr"`
+	Active bool   `xml:"active,attr"`
+	Failed bool   `xml:"failed,attr"`
+	Nodes  []struct {
+		Name string `xml:"name,attr"`
+	} `xml:"node"`
 }
 
 // mon reads the cluster's status from inside n.
@@ -172,7 +179,11 @@ func (n *node) mon(t *testing.T) (crmMon, string) {
 
 // role returns the resource's role and the node it runs on ("" when none).
 func (m crmMon) role(id string) (role, on string, failed bool) {
-	for _, r := range m.Resources {
+	all := m.Resources
+	for _, g := range m.Groups {
+		all = append(all, g.Resources...)
+	}
+	for _, r := range all {
 		if r.ID == id {
 			if len(r.Nodes) > 0 {
 				on = r.Nodes[0].Name

@@ -34,12 +34,16 @@ const nodeEnv = "AXPROBE_PCMK_NODE"
 
 // nodeSpec is what a node's init needs, written to node.json by the test.
 type nodeSpec struct {
-	Name     string   // node name (hostname and corosync's nodelist name)
-	Dir      string   // the node's directory: logs, corosync.conf, cib.xml
-	Agent    string   // deploy/pacemaker/axigen, installed as ocf:axprobe:axigen
-	Addrs    []string // addresses to add to lo besides 127.0.0.1 (CIDR)
-	Daemon   []string // the axprobe daemon's argv, started once the cluster stack runs
-	BindDirs []string // host directories bound at the same path (nothing here yet)
+	Name   string   // node name (hostname and corosync's nodelist name)
+	Dir    string   // the node's directory: logs, corosync.conf, cib.xml
+	Agent  string   // deploy/pacemaker/axigen, installed as ocf:axprobe:axigen
+	Daemon []string // the axprobe daemon's argv, started once the cluster stack runs
+	// BindAt, when set, is where Dir is also mounted inside the node, so resource
+	// parameters (the same on every node) can name one path for each node's own files.
+	BindAt string
+	// WaitNet makes the init write "booted" and wait for a file "net" in Dir (the test
+	// plugs the node's network in meanwhile) before it starts corosync.
+	WaitNet bool
 }
 
 func TestMain(m *testing.M) {
@@ -98,11 +102,6 @@ func nodeSetup(dir string, logf func(string, ...any)) error {
 	}
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		return fmt.Errorf("ip link set lo up: %v: %s", err, out)
-	}
-	for _, a := range spec.Addrs {
-		if out, err := exec.Command("ip", "addr", "add", a, "dev", "lo").CombinedOutput(); err != nil {
-			return fmt.Errorf("ip addr add %s: %v: %s", a, err, out)
-		}
 	}
 	// The host's OCF providers, seen from a private copy of the directory.
 	hostOCF := "/run/host-ocf"
@@ -173,6 +172,30 @@ func nodeSetup(dir string, logf func(string, ...any)) error {
 			return os.Chown(p, uid, gid)
 		}); err != nil {
 			return err
+		}
+	}
+	if spec.BindAt != "" {
+		if err := os.MkdirAll(spec.BindAt, 0o755); err != nil {
+			return err
+		}
+		if err := syscall.Mount(spec.Dir, spec.BindAt, "", syscall.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s at %s: %w", spec.Dir, spec.BindAt, err)
+		}
+	}
+	if spec.WaitNet {
+		if err := os.WriteFile(filepath.Join(dir, "booted"), nil, 0o644); err != nil {
+			return err
+		}
+		logf("waiting for the network")
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "net")); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("no network after 60s")
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	if err := copyFile(filepath.Join(dir, "corosync.conf"), "/etc/corosync/corosync.conf", 0o644); err != nil {
@@ -281,8 +304,12 @@ func startNode(t *testing.T, spec nodeSpec) *node {
 	n := &node{name: spec.Name, dir: spec.Dir, init: cmd}
 	t.Cleanup(func() { n.kill(t) })
 	deadline := time.Now().Add(90 * time.Second)
+	marker := "ready"
+	if spec.WaitNet {
+		marker = "booted"
+	}
 	for {
-		if _, err := os.Stat(filepath.Join(spec.Dir, "ready")); err == nil {
+		if _, err := os.Stat(filepath.Join(spec.Dir, marker)); err == nil {
 			return n
 		}
 		if cmd.ProcessState != nil || time.Now().After(deadline) || syscall.Kill(cmd.Process.Pid, 0) != nil {

@@ -34,7 +34,7 @@ func TestSingleNode(t *testing.T) {
 		}
 		os.RemoveAll(dir)
 	}()
-	spec := nodeFiles(t, dir, "node1", [][2]string{{"node1", "127.0.0.1"}}, "127.0.0.1")
+	spec := nodeFiles(t, dir, dir, "node1", [][2]string{{"node1", "127.0.0.1"}}, "127.0.0.1")
 	started := time.Now()
 	n := startNode(t, spec)
 	defer n.kill(t)

@@ -65,7 +65,7 @@ const seedCIB = `<cib crm_feature_set="3.0.0" validate-with="pacemaker-3.0" epoc
 `
 
 // initScript is a fake /etc/init.d/axigen: it runs axigen-standin with a control socket.
-func initScript(standin, pidfile, control, log string) string {
+func initScript(standin, pidfile, control, log, ip string) string {
 	return fmt.Sprintf(`#!/bin/sh
 # Fake /etc/init.d/axigen for the Pacemaker suite.
 pidfile=%[2]s
@@ -76,7 +76,7 @@ running() {
 case ${1:-} in
 start)
 	running && exit 0
-	%[1]s --base-port %[5]d --pidfile "$pidfile" --control %[3]s </dev/null >>%[4]s 2>&1 &
+	%[1]s --ip %[6]s --base-port %[5]d --pidfile "$pidfile" --control %[3]s </dev/null >>%[4]s 2>&1 &
 	i=0
 	while [ $i -lt 100 ]; do
 		running && exit 0
@@ -98,7 +98,7 @@ stop)
 *)
 	exit 2 ;;
 esac
-`, standin, pidfile, control, log, basePort)
+`, standin, pidfile, control, log, basePort, ip)
 }
 
 // daemonConfig is the axprobe config of a node: the stand-in's six listeners, the process
@@ -151,15 +151,17 @@ func fault(t *testing.T, control, listener, f string) {
 	}
 }
 
-// nodeFiles writes a node's files into dir and returns its spec.
-func nodeFiles(t *testing.T, dir, name string, nodes [][2]string, vip string) nodeSpec {
+// nodeFiles writes a node's files into dir and returns its spec. The files name each other
+// under base: dir itself, or the path where the node mounts dir (nodeSpec.BindAt).
+func nodeFiles(t *testing.T, dir, base, name string, nodes [][2]string, vip string) nodeSpec {
 	t.Helper()
-	pidfile := filepath.Join(dir, "axigen.pid")
+	pidfile := filepath.Join(base, "axigen.pid")
 	files := map[string]string{
 		"corosync.conf": corosyncConf(nodes),
 		"cib.xml":       seedCIB,
-		"axigen-init":   initScript(filepath.Join(binDir, "axigen-standin"), pidfile, filepath.Join(dir, "standin.ctl"), filepath.Join(dir, "standin.log")),
-		"axprobe.yaml":  daemonConfig(filepath.Join(dir, "axprobe.sock"), pidfile, vip),
+		"axigen-init": initScript(filepath.Join(binDir, "axigen-standin"), pidfile, filepath.Join(base, "standin.ctl"),
+			filepath.Join(base, "standin.log"), vip),
+		"axprobe.yaml": daemonConfig(filepath.Join(base, "axprobe.sock"), pidfile, vip),
 	}
 	for f, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o755); err != nil {
@@ -170,7 +172,7 @@ func nodeFiles(t *testing.T, dir, name string, nodes [][2]string, vip string) no
 		Name:   name,
 		Dir:    dir,
 		Agent:  repoFile(t, "deploy/pacemaker/axigen"),
-		Daemon: []string{filepath.Join(binDir, "axprobe"), "run", "--config", filepath.Join(dir, "axprobe.yaml")},
+		Daemon: []string{filepath.Join(binDir, "axprobe"), "run", "--config", filepath.Join(base, "axprobe.yaml")},
 	}
 }
 
