@@ -26,8 +26,15 @@ import (
 
 // The test's short intervals. The rules are the real ones; only AxigenOffline's `for`
 // (1m in alerts.yml) is shortened in the test copy, so the test takes seconds.
+//
+// From the daemon's change to offline, the alert fires at worst one scrape interval (the
+// change waits for the next scrape) plus one evaluation interval (the sample waits for the
+// next evaluation) plus `for` later, then Prometheus sends it. Evaluating four times per
+// scrape keeps that worst case (12.5 s) 1.5 s inside the bound the test asserts, `for` +
+// two scrape intervals (14 s), for a loaded machine's delays.
 const (
-	scrapeInterval = 2 * time.Second // also the rule evaluation interval
+	scrapeInterval = 2 * time.Second
+	evalInterval   = 500 * time.Millisecond
 	offlineFor     = 10 * time.Second
 	// waitLimit bounds every wait on another process; generous for a loaded CI machine.
 	waitLimit = 90 * time.Second
@@ -138,7 +145,7 @@ scrape_configs:
     static_configs:
       - targets: [%q]
         labels: %s
-`, scrapeInterval, scrapeInterval, rules, slo, amAddr, daemonHTTP, labels))
+`, scrapeInterval, evalInterval, rules, slo, amAddr, daemonHTTP, labels))
 	startProc(t, "prometheus", filepath.Join(dir, "prometheus.log"), promBin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "prom-data"),
 		"--web.listen-address="+promAddr)
@@ -171,6 +178,7 @@ scrape_configs:
 	if a, err := amAlerts(amAddr); err != nil || len(a) != 0 {
 		t.Fatalf("Alertmanager has alerts while healthy: %v %v", a, err)
 	}
+	checkDashboard(t, promAddr, "../../deploy/grafana/axprobe.json")
 
 	// The fault: SMTP, a critical check, refuses connections. The daemon goes offline
 	// after `fall` failed probes; from that moment the alert must reach Alertmanager
@@ -216,6 +224,15 @@ scrape_configs:
 	if s := fired.Annotations["summary"]; s != "Axigen axigen is offline on every node of cluster test-cluster" {
 		t.Errorf("summary %q", s)
 	}
+	// Offline for longer than `for`, so Prometheus has scraped it: the fleet overview has no
+	// active node for the cluster and shows the code 100.
+	fleet := fleetQueries(t, "../../deploy/grafana/axprobe.json")
+	if res, err := promQuery(promAddr, fleet["A"]); err != nil || len(res) != 0 {
+		t.Errorf("fleet overview while offline: active node %v (%v), want none", res, err)
+	}
+	if res, err := promQuery(promAddr, fleet["C"]); err != nil || len(res) != 1 || res[0].Value != "100" {
+		t.Errorf("fleet overview while offline: code %v (%v), want 100", res, err)
+	}
 
 	// The repair resolves it: Prometheus stops firing and Alertmanager drops the alert.
 	if err := faulter.SetFault("smtp", "none"); err != nil {
@@ -249,6 +266,108 @@ scrape_configs:
 		return err == nil && !strings.Contains(body, `"AxigenOffline"`)
 	})
 }
+
+// checkDashboard runs every query of the Grafana dashboard against the real Prometheus,
+// with the variables set to "all" as Grafana sends them: each must be valid PromQL there.
+// The fleet overview must show the test cluster in one row: its active node, confidence
+// 1, VCS code 110 and one node online.
+func checkDashboard(t *testing.T, promAddr, path string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				RefID string `json:"refId"`
+				Expr  string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	fleet := map[string][]promSample{}
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			res, err := promQuery(promAddr, allVars.Replace(q.Expr))
+			queries++
+			if err != nil {
+				t.Errorf("dashboard panel %q query %s: %v", p.Title, q.RefID, err)
+				continue
+			}
+			if p.Title == "Fleet overview" {
+				fleet[q.RefID] = res
+			}
+		}
+	}
+	want := map[string]struct {
+		labels map[string]string
+		value  string
+	}{
+		"A": {map[string]string{"cluster": "test-cluster", "node": "test-node-1", "target": "axigen"}, "1"}, // active node
+		"B": {map[string]string{"cluster": "test-cluster", "target": "axigen"}, "1"},                        // confidence
+		"C": {map[string]string{"cluster": "test-cluster", "target": "axigen"}, "110"},                      // VCS code
+		"D": {map[string]string{"cluster": "test-cluster", "target": "axigen"}, "1"},                        // online nodes
+	}
+	for ref, w := range want {
+		res := fleet[ref]
+		if len(res) != 1 || res[0].Value != w.value {
+			t.Errorf("fleet overview query %s: %v, want one row with value %s", ref, res, w.value)
+			continue
+		}
+		for k, v := range w.labels {
+			if res[0].Metric[k] != v {
+				t.Errorf("fleet overview query %s: %s=%q, want %q (%v)", ref, k, res[0].Metric[k], v, res[0].Metric)
+			}
+		}
+	}
+	if len(fleet["E"]) != 1 {
+		t.Errorf("fleet overview availability (query E): %v, want one row", fleet["E"])
+	}
+	t.Logf("all %d dashboard queries ran on the real Prometheus; the fleet overview shows test-cluster active on test-node-1, code 110", queries)
+}
+
+// fleetQueries returns the fleet overview table's queries by refId, with the dashboard's
+// variables set to "all".
+func fleetQueries(t *testing.T, path string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				RefID string `json:"refId"`
+				Expr  string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	out := map[string]string{}
+	for _, p := range dash.Panels {
+		if p.Title == "Fleet overview" {
+			for _, q := range p.Targets {
+				out[q.RefID] = allVars.Replace(q.Expr)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no panel called Fleet overview", path)
+	}
+	return out
+}
+
+// allVars sets the dashboard's variables as Grafana does when "All" is selected.
+var allVars = strings.NewReplacer("$cluster", ".*", "$node", ".*", "$target", ".*", "$check", ".*",
+	"$__rate_interval", "1m", "$__range", "5m")
 
 // testCopyOfAlerts writes the rule file at src to dst with AxigenOffline's `for` set to
 // offlineFor; every expression stays as written. It returns dst.
