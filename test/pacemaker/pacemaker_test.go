@@ -162,6 +162,13 @@ func (n *node) nodeHealth(t *testing.T, dir, control string) {
 		return v == "green", "value " + v
 	})
 	n.must(t, "cibadmin", "--modify", "--scope", "resources", "--xml-text", `<op id="axigen_app-monitor" interval="120s"/>`)
+	// Pacemaker swaps the recurring monitor asynchronously: until the 120 s one is recorded
+	// in the status section, the 2 s one may still run (and, with IMAP hung below, fail and
+	// count). Seen on a loaded CI machine.
+	waitFor(t, 60*time.Second, "the 120 s monitor in effect", func() (bool, string) {
+		out, _ := n.run("cibadmin", "--query", "--scope", "status")
+		return strings.Contains(out, `operation_key="axigen_app_monitor_120000"`), "no axigen_app_monitor_120000 in the status section yet"
+	})
 	// Degrade the fake and watch both the daemon's answer and the attribute: the push
 	// follows the answer, and (window 1, interval 500 ms) the answer follows the fault.
 	fault(t, control, "webmail", "refuse")
