@@ -168,10 +168,13 @@ else
 	fail "check-config before the password files: exit $code"
 	sed 's/^/      | /' "$work/last.out"
 fi
-# What the admin does after installing (docs/DEPLOY.md, "Packages").
-for pw in probe.pw rt.pw; do
-	install -m 0640 -o root -g axprobe /dev/null "/etc/axprobe/$pw"
-	echo "not-a-real-password" >"/etc/axprobe/$pw"
+# What the admin does after installing (docs/DEPLOY.md, "Packages"): one file for every
+# password_file the example names (the list follows the example as checks are added).
+mapfile -t pwfiles < <(sed -n 's/^[[:space:]]*password_file:[[:space:]]*\(\/etc\/axprobe\/[A-Za-z0-9._-]*\)[[:space:]]*$/\1/p' /etc/axprobe/axprobe.yaml | sort -u)
+((${#pwfiles[@]} > 0)) || fail "the installed example names no password_file under /etc/axprobe"
+for pw in "${pwfiles[@]}"; do
+	install -m 0640 -o root -g axprobe /dev/null "$pw"
+	echo "not-a-real-password" >"$pw"
 done
 check "check-config on the installed example with its password files: exit 0" \
 	runuser -u axprobe -- /usr/bin/axprobe check-config --config /etc/axprobe/axprobe.yaml
