@@ -13,8 +13,10 @@ import (
 //
 // A caller that arrives while a read is in flight shares it: that read began before the
 // caller arrived, by the read's own duration (microseconds) unless it is stuck, in which
-// case the caller gets an error when its context ends. The zero Bounded is ready to use;
-// it must not be copied after first use.
+// case the caller gets an error when its context ends. A joining caller's own read func is
+// not run: every caller of one Bounded must pass the same read (one Bounded per gate), and
+// a read hands results back only through what it returns or writes before returning. The
+// zero Bounded is ready to use; it must not be copied after first use.
 type Bounded struct {
 	mu       sync.Mutex
 	inflight *boundedCall
