@@ -28,19 +28,9 @@ podman=(podman "${storage[@]}" --runtime runc --cgroup-manager cgroupfs --events
 image=localhost/axprobe:test-container
 name=axprobe-test-$$
 standin_pid=
-passed=0
-failed=0
-failures=()
 
-pass() {
-	passed=$((passed + 1))
-	printf 'PASS  %s\n' "$1"
-}
-fail() {
-	failed=$((failed + 1))
-	failures+=("$1")
-	printf 'FAIL  %s\n' "$1"
-}
+# shellcheck source=scripts/lib/checks.sh
+source "$repo/scripts/lib/checks.sh"
 
 cleanup() {
 	set +e
@@ -220,9 +210,4 @@ else
 	fail "podman stop: exit code $("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$name" 2>&1)"
 fi
 
-echo
-echo "== summary: $passed passed, $failed failed"
-if ((failed > 0)); then
-	printf '  FAILED: %s\n' "${failures[@]}"
-	exit 1
-fi
+checks_summary

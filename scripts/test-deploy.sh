@@ -20,9 +20,6 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d /tmp/axdeploy.XXXXXX) # short: the socket path must stay under 108 bytes
 daemon_pid=
 lag_pid=
-passed=0
-failed=0
-failures=()
 
 # cleanup stops what this script started: the daemon (by its pid) and any stand-in whose
 # command line names this run's work directory, then removes the directory.
@@ -45,15 +42,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-pass() {
-	passed=$((passed + 1))
-	printf 'PASS  %s\n' "$1"
-}
-fail() {
-	failed=$((failed + 1))
-	failures+=("$1")
-	printf 'FAIL  %s\n' "$1"
-}
+# shellcheck source=scripts/lib/checks.sh
+source "$repo/scripts/lib/checks.sh"
 
 # expect_code WANT NAME CMD...: runs CMD and checks its exit status; WANT may be a range
 # "101-110". CMD's output goes to $work/last.out.
@@ -496,10 +486,7 @@ else
 	sed 's/^/      | /' "$work/axprobe.log" | tail -n 20
 fi
 
-echo
-echo "== summary: $passed passed, $failed failed"
-if ((failed > 0)); then
-	printf '  FAILED: %s\n' "${failures[@]}"
+if ! checks_summary; then
 	echo "RESULT: FAIL"
 	exit 1
 fi

@@ -20,19 +20,9 @@ work=$(mktemp -d /tmp/axpkg.XXXXXX)
 chmod 0755 "$work" # the axprobe user reads its config and serves its socket under here
 daemon_pid=
 installed=false
-passed=0
-failed=0
-failures=()
 
-pass() {
-	passed=$((passed + 1))
-	printf 'PASS  %s\n' "$1"
-}
-fail() {
-	failed=$((failed + 1))
-	failures+=("$1")
-	printf 'FAIL  %s\n' "$1"
-}
+# shellcheck source=scripts/lib/checks.sh
+source "$repo/scripts/lib/checks.sh"
 # check NAME CMD...: passes NAME when CMD succeeds; else shows its output.
 check() {
 	local name=$1
@@ -279,9 +269,4 @@ installed=false
 check "after purge: /etc/axprobe gone (config and password files)" bash -c '[[ ! -e /etc/axprobe ]]'
 check "after purge: dpkg knows no axprobe" bash -c "! dpkg-query -W -f='\${Status}' axprobe 2>/dev/null | grep -q ."
 
-echo
-echo "== summary: $passed passed, $failed failed"
-if ((failed > 0)); then
-	printf '  FAILED: %s\n' "${failures[@]}"
-	exit 1
-fi
+checks_summary
