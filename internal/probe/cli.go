@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"regexp"
 )
 
 // maxVersionLen bounds the version GET VERSION may report ("10.6.30"): it becomes a metric
@@ -19,34 +18,23 @@ const maxVersionLen = 32
 // "version" note), optionally logs in, and says EXIT.
 // Replies are detected by their trailing prompt, never by their wording, and each is read
 // into a buffer of at most maxCLIReply bytes.
-type cliProber struct {
-	spec   Spec
-	banner *regexp.Regexp
-}
+type cliProber struct{ greeter }
 
 func newCLI(spec Spec) (Prober, error) {
-	if err := checkNetSpec(&spec); err != nil {
-		return nil, err
-	}
-	if spec.TLS == TLSStartTLS {
-		return nil, fmt.Errorf("tls: %q is not possible for cli (use none or implicit)", spec.TLS)
-	}
-	banner, err := compileRegex("banner_regex", spec.BannerRegex)
+	g, err := newGreeter(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &cliProber{spec: spec, banner: banner}, nil
+	return &cliProber{g}, nil
 }
 
 // Probe implements Prober. Phases: connect, [tls,] banner, version, [auth,] quit.
 func (p *cliProber) Probe(ctx context.Context, t *Trace) error {
-	conn, err := dialSpec(ctx, t, &p.spec)
+	conn, err := p.dial(ctx, t)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-
-	t.BeginBanner()
 	welcome, prompt, err := readCLIReply(conn)
 	if err != nil {
 		if bytes.Contains(welcome, []byte("\n")) {
@@ -59,7 +47,7 @@ func (p *cliProber) Probe(ctx context.Context, t *Trace) error {
 	if prompt != "login" {
 		return Fail(t, ReasonBadBanner, 0, fmt.Errorf("first prompt is <%s>, want <login>", prompt))
 	}
-	if err := matchBanner(t, p.banner, string(welcome)); err != nil {
+	if err := p.matchBanner(t, string(welcome)); err != nil {
 		return err
 	}
 

@@ -29,9 +29,6 @@ func newHTTP(spec Spec) (Prober, error) {
 	if err := checkNetSpec(&spec); err != nil {
 		return nil, err
 	}
-	if spec.TLS == TLSStartTLS {
-		return nil, fmt.Errorf("tls: %q is not possible for http (use none or implicit)", spec.TLS)
-	}
 	p := &httpProber{spec: spec, status: spec.ExpectStatus}
 	if p.status == 0 {
 		p.status = http.StatusOK
@@ -39,22 +36,10 @@ func newHTTP(spec Spec) (Prober, error) {
 	if p.status < 100 || p.status > 599 {
 		return nil, fmt.Errorf("expect_status: %d is not an HTTP status", spec.ExpectStatus)
 	}
-	path := spec.Path
-	if path == "" {
-		path = "/"
-	}
-	if err := checkHTTPPath(path); err != nil {
-		return nil, fmt.Errorf("path: %w", err)
-	}
-	scheme := "http"
-	if spec.TLS == TLSImplicit {
-		scheme = "https"
-	}
-	p.url = scheme + "://" + spec.Address + path
-	if _, err := http.NewRequest(http.MethodGet, p.url, nil); err != nil {
-		return nil, fmt.Errorf("path: %q: %w", spec.Path, err)
-	}
 	var err error
+	if p.url, err = httpURL(&spec, "/"); err != nil {
+		return nil, err
+	}
 	if p.body, err = compileRegex("expect_body", spec.ExpectBody); err != nil {
 		return nil, err
 	}
@@ -75,29 +60,11 @@ func newHTTP(spec Spec) (Prober, error) {
 // Probe implements Prober. Phases: connect, [tls,] banner (request sent until the first
 // byte of the answer), body; repeated per redirect when FollowRedirects is set.
 func (p *httpProber) Probe(ctx context.Context, t *Trace) error {
-	tr := httpTransport(t, p.spec)
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	if !p.spec.FollowRedirects {
-		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+	resp, err := fetch(ctx, t, &p.spec, p.url, p.spec.FollowRedirects, nil)
 	if err != nil {
-		return Fail(t, ReasonInternal, 0, err)
-	}
-	req.Header.Set("User-Agent", "axprobe")
-	resp, err := client.Do(req)
-	if err != nil {
-		var pe *Error
-		if errors.As(err, &pe) {
-			return pe
-		}
-		return Wrap(ctx, t, err)
+		return err
 	}
 	defer resp.Body.Close()
-
-	t.Begin("body")
 	if resp.StatusCode != p.status {
 		return Fail(t, ReasonHTTPStatus, resp.StatusCode, fmt.Errorf("status %d, want %d", resp.StatusCode, p.status))
 	}
@@ -115,6 +82,59 @@ func (p *httpProber) Probe(ctx context.Context, t *Trace) error {
 		return Fail(t, ReasonHTTPStatus, resp.StatusCode, fmt.Errorf("body (%d bytes read) does not match expect_body %q", len(body), p.body.String()))
 	}
 	return nil
+}
+
+// httpURL is the URL an http or metrics probe fetches: spec.Path (defaultPath when empty)
+// on spec.Address, over https with TLS=implicit. The error names the path field.
+func httpURL(spec *Spec, defaultPath string) (string, error) {
+	path := spec.Path
+	if path == "" {
+		path = defaultPath
+	}
+	if err := checkHTTPPath(path); err != nil {
+		return "", fmt.Errorf("path: %w", err)
+	}
+	scheme := "http"
+	if spec.TLS == TLSImplicit {
+		scheme = "https"
+	}
+	url := scheme + "://" + spec.Address + path
+	if _, err := http.NewRequest(http.MethodGet, url, nil); err != nil {
+		return "", fmt.Errorf("path: %q: %w", spec.Path, err)
+	}
+	return url, nil
+}
+
+// fetch GETs url with spec's TLS settings, following redirects only when follow is set;
+// prepare, when not nil, adds to the request (headers, credentials). It returns the response once its
+// header is read, with the body phase begun; the caller closes the body. A failure is an
+// *Error. Phases: connect, [tls,] banner (request sent until the first byte of the
+// answer), body.
+func fetch(ctx context.Context, t *Trace, spec *Spec, url string, follow bool, prepare func(*http.Request)) (*http.Response, error) {
+	tr := httpTransport(t, *spec)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	if !follow {
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, Fail(t, ReasonInternal, 0, err)
+	}
+	req.Header.Set("User-Agent", "axprobe")
+	if prepare != nil {
+		prepare(req)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return nil, pe
+		}
+		return nil, Wrap(ctx, t, err)
+	}
+	t.Begin("body")
+	return resp, nil
 }
 
 // httpTransport returns a transport for one run whose dialer records the connect, tls and

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -20,16 +19,12 @@ import (
 // STARTTLS blindly, while Axigen's greeting carries no capabilities, so they must be asked
 // first. imapclient then gets a conn that replays the greeting and does the rest.
 type imapProber struct {
-	spec    Spec
-	banner  *regexp.Regexp
+	greeter
 	mailbox string
 }
 
 func newIMAP(spec Spec) (Prober, error) {
-	if err := checkNetSpec(&spec); err != nil {
-		return nil, err
-	}
-	banner, err := compileRegex("banner_regex", spec.BannerRegex)
+	g, err := newGreeter(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +32,7 @@ func newIMAP(spec Spec) (Prober, error) {
 	if mailbox == "" {
 		mailbox = "INBOX"
 	}
-	return &imapProber{spec: spec, banner: banner, mailbox: mailbox}, nil
+	return &imapProber{greeter: g, mailbox: mailbox}, nil
 }
 
 // Probe implements Prober. Phases: connect, [tls,] banner, [capability, starttls, tls,]
@@ -64,21 +59,12 @@ func (p *imapProber) Probe(ctx context.Context, t *Trace) error {
 // Close closes it and waits for imapclient's reader goroutine; the replayConn is for
 // imapFail. On error nothing is left open or running. Phases: connect, [tls,] banner,
 // [capability, starttls, tls,] capability, [login].
-func (p *imapProber) open(ctx context.Context, t *Trace, loginReason Reason, opts *imapclient.Options) (*imapclient.Client, *replayConn, error) {
-	conn, err := dialSpec(ctx, t, &p.spec)
+func (p *imapProber) open(ctx context.Context, t *Trace, loginReason Reason, opts *imapclient.Options) (_ *imapclient.Client, _ *replayConn, err error) {
+	conn, err := p.dial(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, rc, err := p.session(ctx, t, conn, loginReason, opts)
-	if err != nil {
-		_ = conn.Close()
-		return nil, nil, err
-	}
-	return c, rc, nil
-}
-
-func (p *imapProber) session(ctx context.Context, t *Trace, conn net.Conn, loginReason Reason, opts *imapclient.Options) (*imapclient.Client, *replayConn, error) {
-	t.BeginBanner()
+	defer closeOnError(conn, &err)
 	br := newLineReader(conn)
 	line, err := readLine(br)
 	if err != nil {
@@ -91,7 +77,7 @@ func (p *imapProber) session(ctx context.Context, t *Trace, conn net.Conn, login
 	if greeting.Status == "BYE" {
 		return nil, nil, Fail(t, ReasonBadBanner, 0, fmt.Errorf("greeting %q", truncate(string(line))))
 	}
-	if err := matchBanner(t, p.banner, string(line)); err != nil {
+	if err := p.matchBanner(t, string(line)); err != nil {
 		return nil, nil, err
 	}
 
@@ -99,11 +85,9 @@ func (p *imapProber) session(ctx context.Context, t *Trace, conn net.Conn, login
 		if greeting.Status == "PREAUTH" {
 			return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server sent PREAUTH on a plain-text connection; STARTTLS impossible"))
 		}
-		tc, err := p.startTLS(ctx, t, conn, br)
-		if err != nil {
+		if conn, br, err = p.startTLS(ctx, t, conn, br); err != nil {
 			return nil, nil, err
 		}
-		conn, br = tc, newLineReader(tc)
 	}
 
 	rc := replay(conn, append(line, '\r', '\n'), br)
@@ -138,31 +122,28 @@ func (p *imapProber) session(ctx context.Context, t *Trace, conn net.Conn, login
 }
 
 // startTLS asks CAPABILITY and sends STARTTLS on the plain-text conn, then completes the
-// handshake.
-func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, error) {
+// handshake (startedTLS).
+func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, *bufio.Reader, error) {
 	t.Begin("capability")
 	done, untagged, err := imapCommand(conn, br, "a1", "CAPABILITY")
 	if err != nil {
-		return nil, Wrap(ctx, t, err)
+		return nil, nil, Wrap(ctx, t, err)
 	}
 	if done.Status != "OK" {
-		return nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("CAPABILITY answered %s %q", done.Status, truncate(done.Text)))
+		return nil, nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("CAPABILITY answered %s %q", done.Status, truncate(done.Text)))
 	}
 	if !imapHasCapability(untagged, "STARTTLS") {
-		return nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STARTTLS"))
+		return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STARTTLS"))
 	}
 	t.Begin("starttls")
 	done, _, err = imapCommand(conn, br, "a2", "STARTTLS")
 	if err != nil {
-		return nil, Wrap(ctx, t, err)
+		return nil, nil, Wrap(ctx, t, err)
 	}
 	if done.Status != "OK" {
-		return nil, Fail(t, ReasonTLS, 0, fmt.Errorf("STARTTLS answered %s %q", done.Status, truncate(done.Text)))
+		return nil, nil, Fail(t, ReasonTLS, 0, fmt.Errorf("STARTTLS answered %s %q", done.Status, truncate(done.Text)))
 	}
-	if br.Buffered() > 0 {
-		return nil, Fail(t, ReasonProtocol, 0, errInjected)
-	}
-	return upgradeTLS(ctx, t, &p.spec, conn)
+	return p.startedTLS(ctx, t, conn, br)
 }
 
 // imapFail turns an imapclient error into an *Error: a NO/BAD/BYE status (*imap.Error)

@@ -92,9 +92,6 @@ func newMetrics(spec Spec) (Prober, error) {
 	if err := checkNetSpec(&spec); err != nil {
 		return nil, err
 	}
-	if spec.TLS == TLSStartTLS {
-		return nil, fmt.Errorf("tls: %q is not possible for metrics (use none or implicit)", spec.TLS)
-	}
 	if spec.Username == "" {
 		return nil, errors.New("auth: the metrics check needs a WebAdmin user with reporting rights (Axigen's /metrics requires basic auth)")
 	}
@@ -107,21 +104,11 @@ func newMetrics(spec Spec) (Prober, error) {
 	if spec.GrowthWindow < 0 {
 		return nil, fmt.Errorf("growth_window: %s is negative", spec.GrowthWindow)
 	}
-	path := spec.Path
-	if path == "" {
-		path = "/metrics"
+	url, err := httpURL(&spec, "/metrics")
+	if err != nil {
+		return nil, err
 	}
-	if err := checkHTTPPath(path); err != nil {
-		return nil, fmt.Errorf("path: %w", err)
-	}
-	scheme := "http"
-	if spec.TLS == TLSImplicit {
-		scheme = "https"
-	}
-	p := &metricsProber{spec: spec, url: scheme + "://" + spec.Address + path, want: map[string]struct{}{}, now: time.Now}
-	if _, err := http.NewRequest(http.MethodGet, p.url, nil); err != nil {
-		return nil, fmt.Errorf("path: %q: %w", spec.Path, err)
-	}
+	p := &metricsProber{spec: spec, url: url, want: map[string]struct{}{}, now: time.Now}
 	seen := map[string]int{}
 	for i, r := range spec.Metrics {
 		if err := r.check(); err != nil {
@@ -190,27 +177,14 @@ func (r *MetricRule) check() error {
 // Probe implements Prober. Phases: connect, [tls,] banner (request sent until the first
 // byte of the answer), body (read and parse), grade.
 func (p *metricsProber) Probe(ctx context.Context, t *Trace) error {
-	tr := httpTransport(t, p.spec)
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+	resp, err := fetch(ctx, t, &p.spec, p.url, false, func(req *http.Request) {
+		req.Header.Set("Accept", "text/plain;version=0.0.4")
+		req.SetBasicAuth(p.spec.Username, p.spec.Password.Reveal())
+	})
 	if err != nil {
-		return Fail(t, ReasonInternal, 0, err)
-	}
-	req.Header.Set("User-Agent", "axprobe")
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	req.SetBasicAuth(p.spec.Username, p.spec.Password.Reveal())
-	resp, err := client.Do(req)
-	if err != nil {
-		var pe *Error
-		if errors.As(err, &pe) {
-			return pe
-		}
-		return Wrap(ctx, t, err)
+		return err
 	}
 	defer resp.Body.Close()
-
-	t.Begin("body")
 	switch code := resp.StatusCode; {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return Fail(t, ReasonAuth, code, fmt.Errorf("WebAdmin refused user %q for %s (status %d): wrong password, or the user lacks reporting rights", truncate(p.spec.Username), p.url, code))

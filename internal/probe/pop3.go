@@ -6,38 +6,29 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strings"
 )
 
 // pop3Prober speaks to a POP3 listener with a small in-tree client: greeting, STLS or
 // implicit TLS, optional USER/PASS and STAT, QUIT. Every line read is bounded by maxLine.
-type pop3Prober struct {
-	spec   Spec
-	banner *regexp.Regexp
-}
+type pop3Prober struct{ greeter }
 
 func newPOP3(spec Spec) (Prober, error) {
-	if err := checkNetSpec(&spec); err != nil {
-		return nil, err
-	}
-	banner, err := compileRegex("banner_regex", spec.BannerRegex)
+	g, err := newGreeter(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &pop3Prober{spec: spec, banner: banner}, nil
+	return &pop3Prober{g}, nil
 }
 
 // Probe implements Prober. Phases: connect, [tls,] banner, [capa, stls, tls,]
 // [auth, stat,] quit.
 func (p *pop3Prober) Probe(ctx context.Context, t *Trace) error {
-	conn, err := dialSpec(ctx, t, &p.spec)
+	conn, err := p.dial(ctx, t)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-
-	t.BeginBanner()
 	br := newLineReader(conn)
 	ok, text, err := pop3Command(conn, br, "")
 	if err != nil {
@@ -46,16 +37,14 @@ func (p *pop3Prober) Probe(ctx context.Context, t *Trace) error {
 	if !ok {
 		return Fail(t, ReasonBadBanner, 0, fmt.Errorf("greeting -ERR %q", truncate(text)))
 	}
-	if err := matchBanner(t, p.banner, "+OK "+text); err != nil {
+	if err := p.matchBanner(t, "+OK "+text); err != nil {
 		return err
 	}
 
 	if p.spec.TLS == TLSStartTLS {
-		tc, err := p.stls(ctx, t, conn, br)
-		if err != nil {
+		if conn, br, err = p.stls(ctx, t, conn, br); err != nil {
 			return err
 		}
-		conn, br = tc, newLineReader(tc)
 	}
 
 	if p.spec.Username != "" {
@@ -87,35 +76,32 @@ func (p *pop3Prober) Probe(ctx context.Context, t *Trace) error {
 	return nil
 }
 
-// stls checks CAPA for STLS, sends it and completes the handshake.
-func (p *pop3Prober) stls(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, error) {
+// stls checks CAPA for STLS, sends it and completes the handshake (startedTLS).
+func (p *pop3Prober) stls(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, *bufio.Reader, error) {
 	t.Begin("capa")
 	ok, _, err := pop3Command(conn, br, "CAPA")
 	if err != nil {
-		return nil, Wrap(ctx, t, err)
+		return nil, nil, Wrap(ctx, t, err)
 	}
 	if !ok {
-		return nil, Fail(t, ReasonTLS, 0, errors.New("server refuses CAPA, so STLS cannot be confirmed"))
+		return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server refuses CAPA, so STLS cannot be confirmed"))
 	}
 	capa, err := readPOP3Multi(br)
 	if err != nil {
-		return nil, Wrap(ctx, t, err)
+		return nil, nil, Wrap(ctx, t, err)
 	}
 	if !pop3HasCapability(capa, "STLS") {
-		return nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STLS"))
+		return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STLS"))
 	}
 	t.Begin("stls")
 	ok, text, err := pop3Command(conn, br, "STLS")
 	if err != nil {
-		return nil, Wrap(ctx, t, err)
+		return nil, nil, Wrap(ctx, t, err)
 	}
 	if !ok {
-		return nil, Fail(t, ReasonTLS, 0, fmt.Errorf("STLS answered -ERR %q", truncate(text)))
+		return nil, nil, Fail(t, ReasonTLS, 0, fmt.Errorf("STLS answered -ERR %q", truncate(text)))
 	}
-	if br.Buffered() > 0 {
-		return nil, Fail(t, ReasonProtocol, 0, errInjected)
-	}
-	return upgradeTLS(ctx, t, &p.spec, conn)
+	return p.startedTLS(ctx, t, conn, br)
 }
 
 // login sends USER and PASS; a -ERR to either is an auth failure.

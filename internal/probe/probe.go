@@ -83,9 +83,23 @@ type Spec struct {
 	tlsClient *tlsClient // set by New: what the prober's handshakes remember (tls.go)
 }
 
+// constructors lists the protocols New accepts, each with what builds its prober.
+var constructors = []struct {
+	protocol string
+	build    func(Spec) (Prober, error)
+}{
+	{"smtp", newSMTP}, {"imap", newIMAP}, {"pop3", newPOP3}, {"http", newHTTP},
+	{"cli", newCLI}, {"tcp", newTCP}, {"roundtrip", newRoundTrip}, {"metrics", newMetrics},
+	{"vip", newVIPGate}, {"process", newProcessGate}, {"storage", newStorageGate},
+}
+
 // Protocols lists the protocol names New accepts.
 func Protocols() []string {
-	return []string{"smtp", "imap", "pop3", "http", "cli", "tcp", "roundtrip", "metrics", "vip", "process", "storage"}
+	names := make([]string, len(constructors))
+	for i, c := range constructors {
+		names[i] = c.protocol
+	}
+	return names
 }
 
 // New returns the prober for spec, or an error naming the bad field.
@@ -99,29 +113,10 @@ func New(spec Spec) (Prober, error) {
 	default:
 		return nil, fmt.Errorf("tls: %q is not one of none, starttls, implicit", spec.TLS)
 	}
-	switch spec.Protocol {
-	case "smtp":
-		return newSMTP(spec)
-	case "imap":
-		return newIMAP(spec)
-	case "pop3":
-		return newPOP3(spec)
-	case "http":
-		return newHTTP(spec)
-	case "cli":
-		return newCLI(spec)
-	case "tcp":
-		return newTCP(spec)
-	case "roundtrip":
-		return newRoundTrip(spec)
-	case "metrics":
-		return newMetrics(spec)
-	case "vip":
-		return newVIPGate(spec)
-	case "process":
-		return newProcessGate(spec)
-	case "storage":
-		return newStorageGate(spec)
+	for _, c := range constructors {
+		if c.protocol == spec.Protocol {
+			return c.build(spec)
+		}
 	}
 	return nil, fmt.Errorf("protocol: %q is not one of %v", spec.Protocol, Protocols())
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strings"
 
 	"github.com/emersion/go-sasl"
@@ -20,16 +19,12 @@ import (
 // is where the banner is timed and matched, and go-smtp exposes neither. go-smtp then gets a
 // conn that replays the greeting and does the rest.
 type smtpProber struct {
-	spec   Spec
-	banner *regexp.Regexp
-	helo   string
+	greeter
+	helo string
 }
 
 func newSMTP(spec Spec) (Prober, error) {
-	if err := checkNetSpec(&spec); err != nil {
-		return nil, err
-	}
-	banner, err := compileRegex("banner_regex", spec.BannerRegex)
+	g, err := newGreeter(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +35,7 @@ func newSMTP(spec Spec) (Prober, error) {
 	if strings.ContainsAny(helo, " \t\r\n") || len(helo) > 255 {
 		return nil, fmt.Errorf("helo_name: %q is not a host name", helo)
 	}
-	return &smtpProber{spec: spec, banner: banner, helo: helo}, nil
+	return &smtpProber{greeter: g, helo: helo}, nil
 }
 
 // Probe implements Prober. Phases: connect, [tls,] banner, [ehlo, starttls, tls,] ehlo,
@@ -59,21 +54,12 @@ func (p *smtpProber) Probe(ctx context.Context, t *Trace) error {
 // and, when login is true, authenticates. The returned client owns the conn: closing it
 // closes the conn. On error nothing is left open. Phases: connect, [tls,] banner, [ehlo,
 // starttls, tls,] ehlo, [auth].
-func (p *smtpProber) open(ctx context.Context, t *Trace, login bool) (*smtp.Client, error) {
-	conn, err := dialSpec(ctx, t, &p.spec)
+func (p *smtpProber) open(ctx context.Context, t *Trace, login bool) (_ *smtp.Client, err error) {
+	conn, err := p.dial(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.session(ctx, t, conn, login)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-func (p *smtpProber) session(ctx context.Context, t *Trace, conn net.Conn, login bool) (*smtp.Client, error) {
-	t.BeginBanner()
+	defer closeOnError(conn, &err)
 	br := newLineReader(conn)
 	greeting, err := readSMTPReply(br)
 	if err != nil {
@@ -82,16 +68,14 @@ func (p *smtpProber) session(ctx context.Context, t *Trace, conn net.Conn, login
 	if greeting.Code != 220 {
 		return nil, Fail(t, ReasonBadBanner, greeting.Code, fmt.Errorf("greeting %d %q", greeting.Code, truncate(greeting.Text())))
 	}
-	if err := matchBanner(t, p.banner, greeting.Text()); err != nil {
+	if err := p.matchBanner(t, greeting.Text()); err != nil {
 		return nil, err
 	}
 
 	if p.spec.TLS == TLSStartTLS {
-		tc, err := p.startTLS(ctx, t, conn, br)
-		if err != nil {
+		if conn, br, err = p.startTLS(ctx, t, conn, br); err != nil {
 			return nil, err
 		}
-		conn, br = tc, newLineReader(tc)
 	}
 
 	c := smtp.NewClient(replay(conn, greeting.wire(), br))
@@ -110,31 +94,29 @@ func (p *smtpProber) session(ctx context.Context, t *Trace, conn net.Conn, login
 	return c, nil
 }
 
-// startTLS sends EHLO and STARTTLS on the plain-text conn and completes the handshake.
-func (p *smtpProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, error) {
+// startTLS sends EHLO and STARTTLS on the plain-text conn and completes the handshake
+// (startedTLS).
+func (p *smtpProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, *bufio.Reader, error) {
 	t.Begin("ehlo")
 	ehlo, err := smtpCommand(conn, br, "EHLO "+p.helo)
 	if err != nil {
-		return nil, Wrap(ctx, t, err)
+		return nil, nil, Wrap(ctx, t, err)
 	}
 	if ehlo.Code != 250 {
-		return nil, Fail(t, ReasonProtocol, ehlo.Code, fmt.Errorf("EHLO answered %d %q", ehlo.Code, truncate(ehlo.Text())))
+		return nil, nil, Fail(t, ReasonProtocol, ehlo.Code, fmt.Errorf("EHLO answered %d %q", ehlo.Code, truncate(ehlo.Text())))
 	}
 	if !smtpHasExtension(ehlo, "STARTTLS") {
-		return nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STARTTLS"))
+		return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STARTTLS"))
 	}
 	t.Begin("starttls")
 	reply, err := smtpCommand(conn, br, "STARTTLS")
 	if err != nil {
-		return nil, Wrap(ctx, t, err)
+		return nil, nil, Wrap(ctx, t, err)
 	}
 	if reply.Code != 220 {
-		return nil, Fail(t, ReasonTLS, reply.Code, fmt.Errorf("STARTTLS answered %d %q", reply.Code, truncate(reply.Text())))
+		return nil, nil, Fail(t, ReasonTLS, reply.Code, fmt.Errorf("STARTTLS answered %d %q", reply.Code, truncate(reply.Text())))
 	}
-	if br.Buffered() > 0 {
-		return nil, Fail(t, ReasonProtocol, 0, errInjected)
-	}
-	return upgradeTLS(ctx, t, &p.spec, conn)
+	return p.startedTLS(ctx, t, conn, br)
 }
 
 // auth logs in with PLAIN when the server offers it, else LOGIN.

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"crypto/tls"
+	"slices"
 	"sync"
 	"time"
 )
@@ -170,24 +171,14 @@ func (t *Trace) SetTLS(state tls.ConnectionState, verified bool) {
 func (t *Trace) TLS() *TLSInfo {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.tlsInfo == nil {
-		return nil
-	}
-	c := *t.tlsInfo
-	return &c
+	return clone(t.tlsInfo)
 }
 
 // SetMeasure records d under name, replacing an earlier value of the same name.
 func (t *Trace) SetMeasure(name string, d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for i := range t.measures {
-		if t.measures[i].Name == name {
-			t.measures[i].Duration = d
-			return
-		}
-	}
-	t.measures = append(t.measures, Measure{Name: name, Duration: d})
+	t.measures = setNamed(t.measures, Measure{Name: name, Duration: d}, func(m Measure) bool { return m.Name == name })
 }
 
 // Measure returns the duration recorded under name, and whether there is one.
@@ -215,13 +206,17 @@ func (t *Trace) Measures() []Measure {
 func (t *Trace) SetNote(name, value string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for i := range t.notes {
-		if t.notes[i].Name == name {
-			t.notes[i].Value = value
-			return
-		}
+	t.notes = setNamed(t.notes, Note{Name: name, Value: value}, func(n Note) bool { return n.Name == name })
+}
+
+// setNamed replaces the entry of list that same picks out with v, or appends v when there
+// is none: the first-set order of Measures and Notes.
+func setNamed[T any](list []T, v T, same func(T) bool) []T {
+	if i := slices.IndexFunc(list, same); i >= 0 {
+		list[i] = v
+		return list
 	}
-	t.notes = append(t.notes, Note{Name: name, Value: value})
+	return append(list, v)
 }
 
 // Notes returns a copy of the recorded notes in the order they were first set, or nil when
@@ -331,9 +326,15 @@ func (t *Trace) SetCapacity(c Capacity) {
 func (t *Trace) Capacity() *Capacity {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.capacity == nil {
+	return clone(t.capacity)
+}
+
+// clone returns a pointer to a copy of *p, or nil for nil: what the getters of the
+// optional records hand out, so that callers never share the trace's own.
+func clone[T any](p *T) *T {
+	if p == nil {
 		return nil
 	}
-	c := *t.capacity
+	c := *p
 	return &c
 }
