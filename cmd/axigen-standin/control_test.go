@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,26 +11,18 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/mailtest"
 )
 
 // control sends one request line to the control socket and returns the reply line.
 func control(t *testing.T, sock, request string) string {
 	t.Helper()
-	c, err := net.DialTimeout("unix", sock, 10*time.Second)
+	reply, err := itest.Control(sock, request)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, request); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reply to %q: %v", request, err)
-	}
-	return strings.TrimSuffix(line, "\n")
+	return reply
 }
 
 // TestControlSocket: "imap hang" makes the running stand-in's IMAP listener accept and say
@@ -43,19 +32,7 @@ func TestControlSocket(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "standin.ctl")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan map[string]string, 1)
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--control", sock, "--cert-dir", dir}, io.Discard, ready) }()
-	var addrs map[string]string
-	select {
-	case addrs = <-ready:
-	case code := <-done:
-		t.Fatalf("run exited %d before it was ready", code)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready after 10s")
-	}
+	addrs, stop := startRun(t, "--control", sock, "--cert-dir", dir)
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("control socket: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}
@@ -90,12 +67,7 @@ func TestControlSocket(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return within 10s of the stop")
-	}
+	stop()
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("control socket still there after stop (lstat err %v)", err)
 	}

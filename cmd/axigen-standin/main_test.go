@@ -77,20 +77,16 @@ func TestRunUsageErrorsExit2(t *testing.T) {
 	}
 }
 
-// TestRunServesThenCleansUp runs the stand-in in-process: every listener answers, the
-// pidfile holds our pid while it runs, and ending the context closes everything and
-// removes the pidfile.
-func TestRunServesThenCleansUp(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	dir := t.TempDir()
-	pidfile := filepath.Join(dir, "axigen.pid")
+// startRun runs the stand-in in-process with args and returns its listeners' addresses
+// once it is ready, and stop, which ends it and returns its exit status (failing t when
+// it has not returned 10 s after the stop).
+func startRun(t *testing.T, args ...string) (addrs map[string]string, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	ready := make(chan map[string]string, 1)
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--pidfile", pidfile, "--cert-dir", dir}, io.Discard, ready) }()
-
-	var addrs map[string]string
+	go func() { done <- run(ctx, args, io.Discard, ready) }()
 	select {
 	case addrs = <-ready:
 	case code := <-done:
@@ -98,6 +94,26 @@ func TestRunServesThenCleansUp(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not ready after 10s")
 	}
+	return addrs, func() int {
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(10 * time.Second):
+			t.Fatal("run did not return within 10s of the stop")
+			return -1
+		}
+	}
+}
+
+// TestRunServesThenCleansUp runs the stand-in in-process: every listener answers, the
+// pidfile holds our pid while it runs, and ending the context closes everything and
+// removes the pidfile.
+func TestRunServesThenCleansUp(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "axigen.pid")
+	addrs, stop := startRun(t, "--pidfile", pidfile, "--cert-dir", dir)
 	if len(addrs) != numListeners {
 		t.Fatalf("got %d listeners %v, want %d", len(addrs), addrs, numListeners)
 	}
@@ -111,14 +127,8 @@ func TestRunServesThenCleansUp(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d after stop, want 0", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return within 10s of the stop")
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d after stop, want 0", code)
 	}
 	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
 		t.Errorf("pidfile still there after stop (stat err %v)", err)
@@ -265,22 +275,8 @@ func TestRunServesMetrics(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan map[string]string, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--cert-dir", dir, "--user", "admin", "--password-file", pw,
-			"--queue-size", "42", "--axigen-version", "10.5.1"}, io.Discard, ready)
-	}()
-	var addrs map[string]string
-	select {
-	case addrs = <-ready:
-	case code := <-done:
-		t.Fatalf("run exited %d before it was ready", code)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready after 10s")
-	}
+	addrs, stop := startRun(t, "--cert-dir", dir, "--user", "admin", "--password-file", pw,
+		"--queue-size", "42", "--axigen-version", "10.5.1")
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addrs["webadmin"]+"/metrics", nil)
 	req.SetBasicAuth("admin", "s3cret")
 	resp, err := http.DefaultClient.Do(req)
@@ -313,8 +309,7 @@ func TestRunServesMetrics(t *testing.T) {
 	if !strings.Contains(got.String(), "10.5.1|Linux|x86_64") {
 		t.Errorf("GET VERSION answered %q", got.String())
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := stop(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
 }

@@ -1,7 +1,6 @@
 package alerting
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,19 +8,16 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/mailtest"
-	"github.com/axprobe/axprobe/internal/realserver"
 )
 
 // The test's short intervals. The rules are the real ones; only AxigenOffline's `for`
@@ -43,32 +39,8 @@ const (
 // The target labels every series must carry (docs/DEPLOY.md, "A fleet of clusters").
 var fleetLabels = map[string]string{"cluster": "test-cluster", "node": "test-node-1", "role": "primary"}
 
-// binDir holds the axprobe binary TestMain builds.
-var binDir string
-
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	if os.Getenv(realserver.EnvVar) == "1" {
-		dir, err := os.MkdirTemp("", "axprobe-alerting-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "alerting:", err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		out, err := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(dir, "axprobe"), "github.com/axprobe/axprobe/cmd/axprobe").CombinedOutput()
-		cancel()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "alerting: building axprobe failed: %v\n%s", err, out)
-			return 1
-		}
-		binDir = dir
-	}
-	return m.Run()
+	os.Exit(itest.Main(m, "alerting", "", "axprobe"))
 }
 
 // TestAxigenOfflineThroughPrometheusAndAlertmanager is the alert path end to end. It is
@@ -76,12 +48,11 @@ func runMain(m *testing.M) int {
 // mismatch, a rule that groups the wrong way), Prometheus not delivering to Alertmanager,
 // an alert that never resolves, or target labels that do not reach every series.
 func TestAxigenOfflineThroughPrometheusAndAlertmanager(t *testing.T) {
-	if os.Getenv(realserver.EnvVar) != "1" {
-		t.Skipf("needs a real Prometheus and Alertmanager: run with %s=1 after scripts/install-test-deps.sh", realserver.EnvVar)
-	}
-	promBin := lookTool(t, "prometheus")
-	amBin := lookTool(t, "prometheus-alertmanager")
-	dir := shortDir(t)
+	itest.Require(t, "the alerting suite (a real Prometheus and Alertmanager)")
+	axprobe := itest.Binary(t, "axprobe")
+	promBin := itest.LookTool(t, "prometheus")
+	amBin := itest.LookTool(t, "prometheus-alertmanager")
+	dir := itest.ShortDir(t, "axal-")
 
 	// The fake Axigen, in this process, so the test can break a listener.
 	ax, err := mailtest.StartAxigen(mailtest.AxigenOptions{Dir: dir})
@@ -92,7 +63,7 @@ func TestAxigenOfflineThroughPrometheusAndAlertmanager(t *testing.T) {
 	faulter := mailtest.Faulter{Axigen: ax}
 
 	// The daemon, as a process, with its /metrics on a free port.
-	daemonHTTP := freeAddr(t)
+	daemonHTTP := itest.FreeAddr(t)
 	cfg := fmt.Sprintf(`socket: %s/axprobe.sock
 http:
   listen: %s
@@ -106,11 +77,11 @@ targets:
       - {name: smtp, protocol: smtp, port: %d}
       - {name: imap, protocol: imap, port: %d}
 `, dir, daemonHTTP, port(t, ax.SMTP.Addr()), port(t, ax.IMAP.Addr()))
-	writeFile(t, filepath.Join(dir, "axprobe.yaml"), cfg)
-	daemonExited := startProc(t, "axprobe", filepath.Join(dir, "axprobe.log"),
-		filepath.Join(binDir, "axprobe"), "run", "--config", filepath.Join(dir, "axprobe.yaml"))
-	waitUntil(t, waitLimit, "the daemon to report axigen online", func() bool {
-		if daemonExited() {
+	itest.WriteFile(t, filepath.Join(dir, "axprobe.yaml"), cfg)
+	daemon := itest.StartProc(t, "axprobe", filepath.Join(dir, "axprobe.log"),
+		axprobe, "run", "--config", filepath.Join(dir, "axprobe.yaml"))
+	waitUntil(t, "the daemon to report axigen online", func() bool {
+		if daemon.Exited() {
 			t.Fatal("the daemon exited")
 		}
 		st, err := daemonState(daemonHTTP)
@@ -118,9 +89,9 @@ targets:
 	})
 
 	// Alertmanager: no receiver needed, its API shows every alert it received.
-	amAddr := freeAddr(t)
-	writeFile(t, filepath.Join(dir, "am.yml"), "route:\n  receiver: none\nreceivers:\n  - name: none\n")
-	startProc(t, "alertmanager", filepath.Join(dir, "am.log"), amBin,
+	amAddr := itest.FreeAddr(t)
+	itest.WriteFile(t, filepath.Join(dir, "am.yml"), "route:\n  receiver: none\nreceivers:\n  - name: none\n")
+	itest.StartProc(t, "alertmanager", filepath.Join(dir, "am.log"), amBin,
 		"--config.file="+filepath.Join(dir, "am.yml"), "--storage.path="+filepath.Join(dir, "am-data"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=")
 
@@ -131,9 +102,9 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	promAddr := itest.FreeAddr(t)
 	labels, _ := json.Marshal(fleetLabels)
-	writeFile(t, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global:
+	itest.WriteFile(t, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global:
   scrape_interval: %s
   evaluation_interval: %s
 rule_files: [%q, %q]
@@ -146,13 +117,13 @@ scrape_configs:
       - targets: [%q]
         labels: %s
 `, scrapeInterval, evalInterval, rules, slo, amAddr, daemonHTTP, labels))
-	startProc(t, "prometheus", filepath.Join(dir, "prometheus.log"), promBin,
+	itest.StartProc(t, "prometheus", filepath.Join(dir, "prometheus.log"), promBin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "prom-data"),
 		"--web.listen-address="+promAddr)
 
 	// Healthy: Prometheus has scraped the daemon, every series carries the fleet labels,
 	// the SLO's recording rule sees exactly one node online, and nothing fires.
-	waitUntil(t, waitLimit, "Prometheus to record axprobe:cluster_available:bool == 1", func() bool {
+	waitUntil(t, "Prometheus to record axprobe:cluster_available:bool == 1", func() bool {
 		v, err := promQuery(promAddr, `axprobe:cluster_available:bool{cluster="test-cluster", target="axigen"}`)
 		return err == nil && len(v) == 1 && v[0].Value == "1"
 	})
@@ -186,17 +157,9 @@ scrape_configs:
 	if err := faulter.SetFault("smtp", "refuse"); err != nil {
 		t.Fatal(err)
 	}
-	var offlineSince time.Time
-	waitUntil(t, waitLimit, "the daemon to report axigen offline", func() bool {
-		st, err := daemonState(daemonHTTP)
-		if err == nil && st.State == "offline" {
-			offlineSince = st.Since
-			return true
-		}
-		return false
-	})
+	offlineSince := waitState(t, daemonHTTP, "offline")
 	var fired amAlert
-	waitUntil(t, waitLimit, "AxigenOffline in Alertmanager", func() bool {
+	waitUntil(t, "AxigenOffline in Alertmanager", func() bool {
 		as, _ := amAlerts(amAddr)
 		for _, a := range as {
 			if a.Labels["alertname"] == "AxigenOffline" {
@@ -238,16 +201,8 @@ scrape_configs:
 	if err := faulter.SetFault("smtp", "none"); err != nil {
 		t.Fatal(err)
 	}
-	var onlineSince time.Time
-	waitUntil(t, waitLimit, "the daemon to report axigen online again", func() bool {
-		st, err := daemonState(daemonHTTP)
-		if err == nil && st.State == "online" {
-			onlineSince = st.Since
-			return true
-		}
-		return false
-	})
-	waitUntil(t, waitLimit, "AxigenOffline to be resolved in Alertmanager", func() bool {
+	onlineSince := waitState(t, daemonHTTP, "online")
+	waitUntil(t, "AxigenOffline to be resolved in Alertmanager", func() bool {
 		as, err := amAlerts(amAddr)
 		if err != nil {
 			return false
@@ -261,7 +216,7 @@ scrape_configs:
 	})
 	t.Logf("AxigenOffline resolved in Alertmanager %s after the daemon was online again",
 		time.Since(onlineSince).Round(10*time.Millisecond))
-	waitUntil(t, waitLimit, "Prometheus to stop firing AxigenOffline", func() bool {
+	waitUntil(t, "Prometheus to stop firing AxigenOffline", func() bool {
 		body, err := get("http://" + promAddr + "/api/v1/alerts")
 		return err == nil && !strings.Contains(body, `"AxigenOffline"`)
 	})
@@ -273,35 +228,16 @@ scrape_configs:
 // 1, VCS code 110 and one node online.
 func checkDashboard(t *testing.T, promAddr, path string) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				RefID string `json:"refId"`
-				Expr  string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	fleet := map[string][]promSample{}
-	queries := 0
-	for _, p := range dash.Panels {
-		for _, q := range p.Targets {
-			res, err := promQuery(promAddr, allVars.Replace(q.Expr))
-			queries++
-			if err != nil {
-				t.Errorf("dashboard panel %q query %s: %v", p.Title, q.RefID, err)
-				continue
-			}
-			if p.Title == "Fleet overview" {
-				fleet[q.RefID] = res
-			}
+	queries := dashboardQueries(t, path)
+	for _, q := range queries {
+		res, err := promQuery(promAddr, q.expr)
+		if err != nil {
+			t.Errorf("dashboard panel %q query %s: %v", q.panel, q.refID, err)
+			continue
+		}
+		if q.panel == fleetPanel {
+			fleet[q.refID] = res
 		}
 	}
 	want := map[string]struct {
@@ -328,17 +264,37 @@ func checkDashboard(t *testing.T, promAddr, path string) {
 	if len(fleet["E"]) != 1 {
 		t.Errorf("fleet overview availability (query E): %v, want one row", fleet["E"])
 	}
-	t.Logf("all %d dashboard queries ran on the real Prometheus; the fleet overview shows test-cluster active on test-node-1, code 110", queries)
+	t.Logf("all %d dashboard queries ran on the real Prometheus; the fleet overview shows test-cluster active on test-node-1, code 110", len(queries))
 }
+
+// fleetPanel is the title of the dashboard's fleet overview table.
+const fleetPanel = "Fleet overview"
 
 // fleetQueries returns the fleet overview table's queries by refId, with the dashboard's
 // variables set to "all".
 func fleetQueries(t *testing.T, path string) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	out := map[string]string{}
+	for _, q := range dashboardQueries(t, path) {
+		if q.panel == fleetPanel {
+			out[q.refID] = q.expr
+		}
 	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no panel called %s", path, fleetPanel)
+	}
+	return out
+}
+
+// panelQuery is one query of a dashboard panel.
+type panelQuery struct {
+	panel, refID string
+	expr         string // with the dashboard's variables set to "all" (allVars)
+}
+
+// dashboardQueries returns every query of the Grafana dashboard at path, in panel order.
+func dashboardQueries(t *testing.T, path string) []panelQuery {
+	t.Helper()
 	var dash struct {
 		Panels []struct {
 			Title   string `json:"title"`
@@ -348,21 +304,26 @@ func fleetQueries(t *testing.T, path string) map[string]string {
 			} `json:"targets"`
 		} `json:"panels"`
 	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
+	if err := json.Unmarshal(readFile(t, path), &dash); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	out := map[string]string{}
+	var out []panelQuery
 	for _, p := range dash.Panels {
-		if p.Title == "Fleet overview" {
-			for _, q := range p.Targets {
-				out[q.RefID] = allVars.Replace(q.Expr)
-			}
+		for _, q := range p.Targets {
+			out = append(out, panelQuery{panel: p.Title, refID: q.RefID, expr: allVars.Replace(q.Expr)})
 		}
 	}
-	if len(out) == 0 {
-		t.Fatalf("%s has no panel called Fleet overview", path)
-	}
 	return out
+}
+
+// readFile returns the content of the repository file at path, failing t on error.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // allVars sets the dashboard's variables as Grafana does when "All" is selected.
@@ -373,12 +334,8 @@ var allVars = strings.NewReplacer("$cluster", ".*", "$node", ".*", "$target", ".
 // offlineFor; every expression stays as written. It returns dst.
 func testCopyOfAlerts(t *testing.T, src, dst string) string {
 	t.Helper()
-	raw, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	if err := yaml.Unmarshal(readFile(t, src), &doc); err != nil {
 		t.Fatalf("%s: %v", src, err)
 	}
 	changed := 0
@@ -410,7 +367,7 @@ func testCopyOfAlerts(t *testing.T, src, dst string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dst, string(out))
+	itest.WriteFile(t, dst, string(out))
 	return dst
 }
 
@@ -435,6 +392,19 @@ func daemonState(addr string) (daemonTarget, error) {
 		return daemonTarget{}, fmt.Errorf("status.json has %d targets", len(s.Targets))
 	}
 	return s.Targets[0], nil
+}
+
+// waitState waits until the daemon at addr reports axigen in state, and returns since
+// when it is in it.
+func waitState(t *testing.T, addr, state string) time.Time {
+	t.Helper()
+	var since time.Time
+	waitUntil(t, "the daemon to report axigen "+state, func() bool {
+		st, err := daemonState(addr)
+		since = st.Since
+		return err == nil && st.State == state
+	})
+	return since
 }
 
 // promSample is one element of an instant vector from Prometheus's query API.
@@ -505,17 +475,6 @@ func get(u string) (string, error) {
 	return string(b), nil
 }
 
-// freeAddr returns a loopback address with a port nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func port(t *testing.T, addr string) int {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr)
@@ -529,92 +488,8 @@ func port(t *testing.T, addr string) int {
 	return n
 }
 
-func writeFile(t *testing.T, path, content string) {
+// waitUntil waits (itest.WaitUntil) at most waitLimit, polling every 100 ms.
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is required by this suite and is not installed (scripts/install-test-deps.sh): %v", name, err)
-	}
-	return path
-}
-
-// shortDir returns a fresh directory under /tmp with a short name (the daemon's socket path
-// must stay under 108 bytes), removed when t ends.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "axal-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// startProc starts argv in its own process group with its output in logPath; t's cleanup
-// stops it (SIGTERM, then SIGKILL after 10 s) and waits for it, also when t fails, and
-// shows the end of its log if t failed. The function it returns reports whether the
-// process has exited.
-func startProc(t *testing.T, name, logPath string, argv ...string) (exited func() bool) {
-	t.Helper()
-	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				if len(b) > 3000 {
-					b = b[len(b)-3000:]
-				}
-				t.Logf("%s log (%s), last 3000 bytes:\n%s", name, logPath, b)
-			}
-		}
-	})
-	return func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// waitUntil calls cond every 100 ms until it returns true, failing t after limit with
-// what. For conditions on other processes, which send no signal a test could wait on.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	itest.WaitUntil(t, waitLimit, 100*time.Millisecond, what, cond)
 }

@@ -1,11 +1,8 @@
 package faults
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/itest"
 )
 
 // The orderly case's schedule: short, so that its moves fit in well under a minute. The
@@ -50,7 +49,7 @@ type foNode struct {
 	name, ns, link, addr string
 	socket, pidfile      string
 	config               string
-	daemon, standin      *proc
+	daemon, standin      *itest.Proc
 }
 
 // TestTwoNodeFailover moves the service between two nodes, both monitors sampled all
@@ -63,7 +62,7 @@ type foNode struct {
 // orderly case stops the old node and waits for its 100 first, as VCS does.
 func TestTwoNodeFailover(t *testing.T) {
 	integration(t)
-	lookTool(t, "ip")
+	itest.LookTool(t, "ip")
 	t.Run("one-step-default-schedule", func(t *testing.T) {
 		runFailover(t, "o", "", foMoves, true)
 	})
@@ -74,25 +73,25 @@ func TestTwoNodeFailover(t *testing.T) {
 }
 
 func runFailover(t *testing.T, tag, schedule string, moves int, oneStep bool) {
-	axprobe, standin := binary(t, "axprobe"), binary(t, "axigen-standin")
-	binary(t, "axprobe-monitor")
-	dir := shortDir(t)
+	axprobe, standin := itest.Binary(t, "axprobe"), itest.Binary(t, "axigen-standin")
+	itest.Binary(t, "axprobe-monitor")
+	dir := itest.ShortDir(t, "axf-")
 
 	id := os.Getpid() % 10000
 	a := &foNode{name: "A", ns: fmt.Sprintf("axf%s-a-%d", tag, id), link: fmt.Sprintf("ax%sa%d", tag, id), addr: "10.213.0.1/24"}
 	b := &foNode{name: "B", ns: fmt.Sprintf("axf%s-b-%d", tag, id), link: fmt.Sprintf("ax%sb%d", tag, id), addr: "10.213.0.2/24"}
 	for _, n := range []*foNode{a, b} {
-		run(t, "ip", "netns", "add", n.ns)
+		itest.Run(t, "ip", "netns", "add", n.ns)
 		t.Cleanup(func() {
-			if _, err := runErr("ip", "netns", "del", n.ns); err != nil {
+			if _, err := itest.RunErr("ip", "netns", "del", n.ns); err != nil {
 				t.Errorf("delete namespace %s: %v", n.ns, err)
 			}
 		})
 	}
 	// One veth pair joins the namespaces: B reaches A's VIP over it (and A B's).
-	run(t, "ip", "link", "add", a.link, "type", "veth", "peer", "name", b.link)
+	itest.Run(t, "ip", "link", "add", a.link, "type", "veth", "peer", "name", b.link)
 	for _, n := range []*foNode{a, b} {
-		run(t, "ip", "link", "set", n.link, "netns", n.ns)
+		itest.Run(t, "ip", "link", "set", n.link, "netns", n.ns)
 		n.exec(t, "ip", "link", "set", "lo", "up")
 		n.exec(t, "ip", "addr", "add", n.addr, "dev", n.link)
 		n.exec(t, "ip", "link", "set", n.link, "up")
@@ -107,14 +106,14 @@ func runFailover(t *testing.T, tag, schedule string, moves int, oneStep bool) {
 	a.exec(t, "ip", "addr", "add", foVIP+"/32", "dev", a.link)
 	a.startStandIn(t, standin, dir)
 	for _, n := range []*foNode{a, b} {
-		n.daemon = startProc(t, "axprobe "+n.name, filepath.Join(dir, n.name+".log"),
+		n.daemon = itest.StartProc(t, "axprobe "+n.name, filepath.Join(dir, n.name+".log"),
 			"ip", "netns", "exec", n.ns, axprobe, "run", "--config", n.config)
 	}
 	waitCode(t, a, 60*time.Second, "A online", online)
 	waitCode(t, b, 60*time.Second, "B offline", func(c int) bool { return c == 100 })
 
 	// B reaches the service over the veth, and still reports offline: local truth only.
-	if out, err := runErr("ip", "netns", "exec", b.ns, axprobe, "probe",
+	if out, err := itest.RunErr("ip", "netns", "exec", b.ns, axprobe, "probe",
 		fmt.Sprintf("smtp://%s:%d", foVIP, foBasePort)); err != nil {
 		t.Fatalf("node B cannot reach A's VIP over the bridge: %v\n%s", err, out)
 	}
@@ -122,7 +121,7 @@ func runFailover(t *testing.T, tag, schedule string, moves int, oneStep bool) {
 		n    *foNode
 		want int
 	}{{a, 110}, {b, 100}} {
-		res := runShimBinary(t, c.n.ns, "--socket", c.n.socket, "--timeout", "1s")
+		res := shimBinary(itest.Binary(t, "axprobe-monitor"), c.n.ns, "--socket", c.n.socket, "--timeout", "1s")
 		if res.code != c.want {
 			t.Fatalf("axprobe-monitor in node %s exited %d (%s), want %d", c.n.name, res.code, res.line, c.want)
 		}
@@ -195,7 +194,7 @@ the axprobe-monitor binaries and %d over the sockets; pairs where both said onli
 func move(t *testing.T, standin, dir string, from, to *foNode) (off, on time.Duration) {
 	t.Helper()
 	stopped := time.Now()
-	from.standin.stop(t, 5*time.Second)
+	from.standin.Stop(t, 5*time.Second)
 	from.exec(t, "ip", "addr", "del", foVIP+"/32", "dev", from.link)
 	waitCode(t, from, 10*time.Second, from.name+" offline", func(c int) bool { return c == 100 })
 	off = time.Since(stopped)
@@ -229,10 +228,10 @@ func moveOneStep(t *testing.T, standin, dir string, from, to *foNode) (off, on t
 	if a, err := monitorCode(from.socket, "", 5*time.Second); err != nil || a.Code != 100 {
 		t.Errorf("node %s answered %+v (%v) right after losing the VIP, want 100", from.name, a, err)
 	}
-	from.standin.signal(syscall.SIGKILL)
+	from.standin.Signal(syscall.SIGKILL)
 	to.exec(t, "ip", "addr", "add", foVIP+"/32", "dev", to.link)
 	started := time.Now()
-	from.standin.wait(t, 5*time.Second)
+	from.standin.Wait(t, 5*time.Second)
 	to.startStandIn(t, standin, dir)
 	off = <-offline
 	if off < 0 {
@@ -245,15 +244,15 @@ func moveOneStep(t *testing.T, standin, dir string, from, to *foNode) (off, on t
 // exec runs a command inside the node's namespace.
 func (n *foNode) exec(t *testing.T, argv ...string) {
 	t.Helper()
-	run(t, append([]string{"ip", "netns", "exec", n.ns}, argv...)...)
+	itest.Run(t, append([]string{"ip", "netns", "exec", n.ns}, argv...)...)
 }
 
 // startStandIn starts axigen-standin on the VIP inside the node and waits for its pidfile.
 func (n *foNode) startStandIn(t *testing.T, standin, dir string) {
 	t.Helper()
-	n.standin = startProc(t, "axigen-standin "+n.name, filepath.Join(dir, n.name+"-standin.log"),
+	n.standin = itest.StartProc(t, "axigen-standin "+n.name, filepath.Join(dir, n.name+"-standin.log"),
 		"ip", "netns", "exec", n.ns, standin, "--ip", foVIP, "--base-port", strconv.Itoa(foBasePort), "--pidfile", n.pidfile)
-	waitUntil(t, 10*time.Second, 5*time.Millisecond, "axigen-standin's pidfile in node "+n.name, func() bool {
+	itest.WaitUntil(t, 10*time.Second, 5*time.Millisecond, "axigen-standin's pidfile in node "+n.name, func() bool {
 		_, err := os.Stat(n.pidfile)
 		return err == nil
 	})
@@ -284,7 +283,7 @@ targets:
 // that took.
 func waitCode(t *testing.T, n *foNode, limit time.Duration, what string, ok func(int) bool) time.Duration {
 	t.Helper()
-	return waitUntil(t, limit, 5*time.Millisecond, what, func() bool {
+	return itest.WaitUntil(t, limit, 5*time.Millisecond, what, func() bool {
 		a, err := monitorCode(n.socket, "", 200*time.Millisecond)
 		return err == nil && ok(a.Code)
 	})
@@ -306,9 +305,9 @@ type watch struct {
 
 func startWatch(t *testing.T, a, b *foNode) *watch {
 	w := &watch{quit: make(chan struct{})}
-	shimBin := binary(t, "axprobe-monitor")
+	shimBin := itest.Binary(t, "axprobe-monitor")
 	w.sample(func() (int, int, string, bool) {
-		ca, cb := shimIn(shimBin, a), shimIn(shimBin, b)
+		ca, cb := a.shim(shimBin), b.shim(shimBin)
 		return ca.code, cb.code, fmt.Sprintf("axprobe-monitor: A %d (%s), B %d (%s)", ca.code, ca.line, cb.code, cb.line), true
 	})
 	w.sample(func() (int, int, string, bool) {
@@ -366,18 +365,9 @@ func (w *watch) stop() (shimPairs, pairs, bothPairs int, both string) {
 	return w.shimPairs, w.pairs, w.bothPairs, w.both
 }
 
-// shimIn runs axprobe-monitor in node n's namespace, as VCS would there, and returns its
-// exit code and line (code -1 when it could not be run). Safe off the test goroutine.
-func shimIn(shimBin string, n *foNode) shimResult {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.ns, shimBin, "--socket", n.socket, "--timeout", "1s")
-	out, err := cmd.Output()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		return shimResult{code: -1, line: err.Error()}
-	}
-	return shimResult{code: cmd.ProcessState.ExitCode(), line: strings.TrimSpace(string(out))}
+// shim runs axprobe-monitor in node n's namespace, as VCS would there.
+func (n *foNode) shim(bin string) shimResult {
+	return shimBinary(bin, n.ns, "--socket", n.socket, "--timeout", "1s")
 }
 
 // us formats a duration in microseconds for the tables.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/probe"
 )
@@ -153,7 +154,7 @@ func TestHostileServers(t *testing.T) {
 		}
 	}()
 	// Everything the probes and the servers started must be gone.
-	waitUntil(t, settleLimit, 50*time.Millisecond, "goroutines and fds back to the baseline", func() bool {
+	itest.WaitUntil(t, settleLimit, 50*time.Millisecond, "goroutines and fds back to the baseline", func() bool {
 		runtime.GC()
 		return runtime.NumGoroutine() <= goroutines+leakTolerance && openFDs(t, os.Getpid()) <= fds+leakTolerance
 	})
@@ -170,13 +171,13 @@ func TestHostileServers(t *testing.T) {
 // back to the baseline, and that its peak RSS stays under 64 MB.
 func TestDaemonUnderHostility(t *testing.T) {
 	integration(t)
-	axprobe := binary(t, "axprobe")
+	axprobe := itest.Binary(t, "axprobe")
 	cases, _ := startHostiles(t)
-	dir := shortDir(t)
+	dir := itest.ShortDir(t, "axf-")
 	pop3, smtp := startPOP3(t), startSMTP(t)
-	standin := startProc(t, "stand-in", filepath.Join(dir, "standin.log"), "sleep", "3600")
+	standin := itest.StartProc(t, "stand-in", filepath.Join(dir, "standin.log"), "sleep", "3600")
 	pidfile := filepath.Join(dir, "axigen.pid")
-	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(standin.pid())+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(standin.Pid())+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var hostileChecks strings.Builder
@@ -221,10 +222,10 @@ targets:
 	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := startProc(t, "axprobe run", filepath.Join(dir, "axprobe.log"), axprobe, "run", "--config", config)
+	d := itest.StartProc(t, "axprobe run", filepath.Join(dir, "axprobe.log"), axprobe, "run", "--config", config)
 
 	// Let every hostile check fail several times over before the flood.
-	waitUntil(t, hostileReadyMax, 50*time.Millisecond, "healthy 110 and every hostile check failed 5 times", func() bool {
+	itest.WaitUntil(t, hostileReadyMax, 50*time.Millisecond, "healthy 110 and every hostile check failed 5 times", func() bool {
 		a, err := monitorCode(socket, "healthy", time.Second)
 		if err != nil || a.Code != 110 {
 			return false
@@ -243,7 +244,7 @@ targets:
 		}
 		return true
 	})
-	fdsBefore := openFDs(t, d.pid())
+	fdsBefore := openFDs(t, d.Pid())
 
 	shimArgs := []string{"--socket", socket, "--target", "healthy", "--timeout", shimBudget.String()}
 	var slowestShim time.Duration
@@ -285,11 +286,11 @@ targets:
 		t.Errorf("after the flood the daemon answers %+v, %v; want 110", a, err)
 	}
 	var fdsAfter int
-	waitUntil(t, settleLimit, 50*time.Millisecond, "the daemon's fds back to the baseline", func() bool {
-		fdsAfter = openFDs(t, d.pid())
+	itest.WaitUntil(t, settleLimit, 50*time.Millisecond, "the daemon's fds back to the baseline", func() bool {
+		fdsAfter = openFDs(t, d.Pid())
 		return fdsAfter <= fdsBefore+leakTolerance
 	})
-	peak := rssPeak(t, d.pid())
+	peak := rssPeak(t, d.Pid())
 	if peak > maxDaemonRSS {
 		t.Errorf("daemon's peak RSS %d MB, over %d MB", peak>>20, maxDaemonRSS>>20)
 	}

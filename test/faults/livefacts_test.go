@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/itest"
 )
 
 // lfReps is how often each local fact is broken and repaired; AXPROBE_LOCALFACTS_REPS
@@ -34,15 +36,15 @@ func lfReps(t *testing.T) int {
 // mounted inside the daemon's own mount namespace (nsenter), as a SAN mount would be.
 func TestLocalFactsAnswerAtOnce(t *testing.T) {
 	integration(t)
-	lookTool(t, "ip")
-	lookTool(t, "nsenter")
-	axprobe, standin := binary(t, "axprobe"), binary(t, "axigen-standin")
-	dir := shortDir(t)
+	itest.LookTool(t, "ip")
+	itest.LookTool(t, "nsenter")
+	axprobe, standin := itest.Binary(t, "axprobe"), itest.Binary(t, "axigen-standin")
+	dir := itest.ShortDir(t, "axf-")
 	id := os.Getpid() % 10000
 	n := &foNode{name: "L", ns: fmt.Sprintf("axl-%d", id), link: fmt.Sprintf("axl%d", id), addr: "10.214.0.1/24"}
-	run(t, "ip", "netns", "add", n.ns)
+	itest.Run(t, "ip", "netns", "add", n.ns)
 	t.Cleanup(func() {
-		if _, err := runErr("ip", "netns", "del", n.ns); err != nil {
+		if _, err := itest.RunErr("ip", "netns", "del", n.ns); err != nil {
 			t.Errorf("delete namespace %s: %v", n.ns, err)
 		}
 	})
@@ -64,12 +66,14 @@ func TestLocalFactsAnswerAtOnce(t *testing.T) {
 	vipAdd := func() { n.exec(t, "ip", "addr", "add", foVIP+"/32", "dev", n.link) }
 	vipAdd()
 	n.startStandIn(t, standin, dir)
-	n.daemon = startProc(t, "axprobe L", filepath.Join(dir, "L.log"), "ip", "netns", "exec", n.ns, axprobe, "run", "--config", n.config)
-	mntNS := fmt.Sprintf("--mount=/proc/%d/ns/mnt", n.daemon.pid())
-	mount := func() { run(t, "nsenter", mntNS, "mount", "-t", "tmpfs", "-o", "size=1m", "axprobe-test", storage) }
-	unmount := func() { run(t, "nsenter", mntNS, "umount", storage) }
+	n.daemon = itest.StartProc(t, "axprobe L", filepath.Join(dir, "L.log"), "ip", "netns", "exec", n.ns, axprobe, "run", "--config", n.config)
+	mntNS := fmt.Sprintf("--mount=/proc/%d/ns/mnt", n.daemon.Pid())
+	mount := func() {
+		itest.Run(t, "nsenter", mntNS, "mount", "-t", "tmpfs", "-o", "size=1m", "axprobe-test", storage)
+	}
+	unmount := func() { itest.Run(t, "nsenter", mntNS, "umount", storage) }
 	// The daemon's mount namespace exists once ip has exec'd axprobe: the socket says so.
-	waitUntil(t, 60*time.Second, 10*time.Millisecond, "the daemon's socket", func() bool {
+	itest.WaitUntil(t, 60*time.Second, 10*time.Millisecond, "the daemon's socket", func() bool {
 		_, err := os.Stat(n.socket)
 		return err == nil
 	})
@@ -77,7 +81,7 @@ func TestLocalFactsAnswerAtOnce(t *testing.T) {
 	mounted := true
 	t.Cleanup(func() {
 		if mounted {
-			_, _ = runErr("nsenter", mntNS, "umount", "-l", storage)
+			_, _ = itest.RunErr("nsenter", mntNS, "umount", "-l", storage)
 		}
 	})
 	waitCode(t, n, 60*time.Second, "online", online)
@@ -88,7 +92,7 @@ func TestLocalFactsAnswerAtOnce(t *testing.T) {
 		byItsOwnClock bool // the fault is a signal: time it from the kill, not from the command's return
 	}{
 		{name: "Axigen process SIGKILLed", byItsOwnClock: true,
-			break_: func() { n.standin.signal(syscall.SIGKILL); n.standin.wait(t, 10*time.Second) },
+			break_: func() { n.standin.Signal(syscall.SIGKILL); n.standin.Wait(t, 10*time.Second) },
 			mend:   func() { n.startStandIn(t, standin, dir) }},
 		{name: "VIP deleted",
 			break_: func() { n.exec(t, "ip", "addr", "del", foVIP+"/32", "dev", n.link) },

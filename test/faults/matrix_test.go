@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/realserver"
 )
 
@@ -51,21 +52,21 @@ type mxEnv struct {
 	srv     *realserver.Servers
 	ca      *faultCA
 	pidfile string
-	standin *proc
+	standin *itest.Proc
 	storage string
 	vip     string
 	vipLink string
 	proxy   *Proxy
 	config  string
 	socket  string
-	daemon  *proc
+	daemon  *itest.Proc
 	rec     *recorder
 	axprobe string
 
-	dovecotArgv []string // Dovecot's command line, kept by killDovecot
-	dovecot     *proc    // Dovecot relaunched by the kill fault's recovery
-	origCert    []byte   // the certificate swapCert replaced
-	origUsers   []byte   // the passwd-file breakAuth changed
+	dovecotArgv []string    // Dovecot's command line, kept by killDovecot
+	dovecot     *itest.Proc // Dovecot relaunched by the kill fault's recovery
+	origCert    []byte      // the certificate swapCert replaced
+	origUsers   []byte      // the passwd-file breakAuth changed
 }
 
 type mxCase struct {
@@ -89,10 +90,10 @@ type mxRow struct {
 
 func TestFaultMatrix(t *testing.T) {
 	integration(t)
-	lookTool(t, "ip")
-	lookTool(t, "mount")
-	axprobe := binary(t, "axprobe")
-	binary(t, "axprobe-monitor")
+	itest.LookTool(t, "ip")
+	itest.LookTool(t, "mount")
+	axprobe := itest.Binary(t, "axprobe")
+	itest.Binary(t, "axprobe-monitor")
 
 	var mu sync.Mutex
 	var rows []mxRow
@@ -134,27 +135,27 @@ func matrixCases() []mxCase {
 		offline("authentication broken (password changed)", `(imap|pop3|smtp): \d+ consecutive failures \((auth|timeout) in (login|auth)`, boundCheck,
 			func(e *mxEnv) { e.breakAuth() }, func(e *mxEnv) { e.restoreAuth() }),
 		offline("domain storage read-only", `storage`, boundGate,
-			func(e *mxEnv) { run(e.t, "mount", "-o", "remount,ro", e.storage) },
-			func(e *mxEnv) { run(e.t, "mount", "-o", "remount,rw", e.storage) }),
+			func(e *mxEnv) { itest.Run(e.t, "mount", "-o", "remount,ro", e.storage) },
+			func(e *mxEnv) { itest.Run(e.t, "mount", "-o", "remount,rw", e.storage) }),
 		offline("domain storage full", `storage`, boundGate,
 			func(e *mxEnv) { e.fillStorage() }, func(e *mxEnv) { e.must(os.Remove(filepath.Join(e.storage, "fill"))) }),
 		offline("VIP removed from the interface", `vip`, boundGate,
-			func(e *mxEnv) { run(e.t, "ip", "addr", "del", e.vip+"/32", "dev", e.vipLink) },
-			func(e *mxEnv) { run(e.t, "ip", "addr", "add", e.vip+"/32", "dev", e.vipLink) }),
+			func(e *mxEnv) { itest.Run(e.t, "ip", "addr", "del", e.vip+"/32", "dev", e.vipLink) },
+			func(e *mxEnv) { itest.Run(e.t, "ip", "addr", "add", e.vip+"/32", "dev", e.vipLink) }),
 		offline("Axigen process gone, listeners still answer", `process`, boundGate,
-			func(e *mxEnv) { e.standin.signal(syscall.SIGKILL); e.standin.wait(e.t, 5*time.Second) },
+			func(e *mxEnv) { e.standin.Signal(syscall.SIGKILL); e.standin.Wait(e.t, 5*time.Second) },
 			func(e *mxEnv) { e.startStandIn() }),
 		{name: "daemon killed -9, node healthy", want: 110, fallback: true, bound: boundFallback,
 			inject: func(e *mxEnv) { e.killDaemon() }, remove: func(e *mxEnv) { e.startDaemon() }},
 		{name: "daemon killed -9, Axigen process gone", want: 100, fallback: true, bound: boundFallback,
 			inject: func(e *mxEnv) {
 				e.killDaemon()
-				e.standin.signal(syscall.SIGKILL)
-				e.standin.wait(e.t, 5*time.Second)
+				e.standin.Signal(syscall.SIGKILL)
+				e.standin.Wait(e.t, 5*time.Second)
 			},
 			remove: func(e *mxEnv) { e.startStandIn(); e.startDaemon() }},
 		{name: "daemon frozen (SIGSTOP)", want: 110, fallback: true, bound: boundFallback,
-			inject: func(e *mxEnv) { e.daemon.signal(syscall.SIGSTOP) }, remove: func(e *mxEnv) { e.daemon.signal(syscall.SIGCONT) }},
+			inject: func(e *mxEnv) { e.daemon.Signal(syscall.SIGSTOP) }, remove: func(e *mxEnv) { e.daemon.Signal(syscall.SIGCONT) }},
 		{name: "socket file deleted", want: 110, fallback: true, bound: boundFallback,
 			inject: func(e *mxEnv) { e.must(os.Remove(e.socket)) },
 			remove: func(e *mxEnv) { e.killDaemon(); e.startDaemon() }},
@@ -193,7 +194,7 @@ func runCase(e *mxEnv, c mxCase) mxRow {
 		}
 	}
 	// The real shim binary agrees with the in-process one.
-	if res := runShimBinary(t, "", e.shimArgs()...); res.code != c.want {
+	if res := shimBinary(itest.Binary(t, "axprobe-monitor"), "", e.shimArgs()...); res.code != c.want {
 		t.Errorf("axprobe-monitor exited %d (%s), want %d", res.code, res.line, c.want)
 	}
 
@@ -236,7 +237,7 @@ func directDetail(line string) string {
 }
 
 func newMxEnv(t *testing.T, axprobe string, c mxCase) *mxEnv {
-	e := &mxEnv{t: t, dir: shortDir(t), vip: "127.0.0.1"}
+	e := &mxEnv{t: t, dir: itest.ShortDir(t, "axf-"), vip: "127.0.0.1"}
 	e.srv = realserver.Start(t, realserver.Options{})
 	var err error
 	if e.ca, err = newFaultCA(); err != nil {
@@ -254,9 +255,9 @@ func newMxEnv(t *testing.T, axprobe string, c mxCase) *mxEnv {
 
 	e.storage = filepath.Join(e.dir, "storage")
 	e.must(os.Mkdir(e.storage, 0o755))
-	run(t, "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", e.storage)
+	itest.Run(t, "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", e.storage)
 	t.Cleanup(func() {
-		if _, err := runErr("umount", "-l", e.storage); err != nil {
+		if _, err := itest.RunErr("umount", "-l", e.storage); err != nil {
 			t.Errorf("unmount %s: %v", e.storage, err)
 		}
 	})
@@ -266,14 +267,14 @@ func newMxEnv(t *testing.T, axprobe string, c mxCase) *mxEnv {
 		e.vip = "127.213.0.1"
 		// A bridge with no ports is an interface that only holds addresses: this kernel
 		// has no dummy driver.
-		run(t, "ip", "link", "add", e.vipLink, "type", "bridge")
+		itest.Run(t, "ip", "link", "add", e.vipLink, "type", "bridge")
 		t.Cleanup(func() {
-			if _, err := runErr("ip", "link", "del", e.vipLink); err != nil {
+			if _, err := itest.RunErr("ip", "link", "del", e.vipLink); err != nil {
 				t.Errorf("delete %s: %v", e.vipLink, err)
 			}
 		})
-		run(t, "ip", "addr", "add", e.vip+"/32", "dev", e.vipLink)
-		run(t, "ip", "link", "set", e.vipLink, "up")
+		itest.Run(t, "ip", "addr", "add", e.vip+"/32", "dev", e.vipLink)
+		itest.Run(t, "ip", "link", "set", e.vipLink, "up")
 	}
 	imap := e.srv.IMAP
 	if c.proxy {
@@ -360,18 +361,18 @@ targets:
 }
 
 func (e *mxEnv) startDaemon() {
-	e.daemon = startProc(e.t, "axprobe run", filepath.Join(e.dir, "axprobe.log"), e.axprobe, "run", "--config", e.config)
+	e.daemon = itest.StartProc(e.t, "axprobe run", filepath.Join(e.dir, "axprobe.log"), e.axprobe, "run", "--config", e.config)
 }
 
 func (e *mxEnv) killDaemon() {
-	e.daemon.signal(syscall.SIGKILL)
-	e.daemon.wait(e.t, 5*time.Second)
+	e.daemon.Signal(syscall.SIGKILL)
+	e.daemon.Wait(e.t, 5*time.Second)
 }
 
 // startStandIn starts a process playing Axigen for the process gate and writes its pid.
 func (e *mxEnv) startStandIn() {
-	e.standin = startProc(e.t, "stand-in", filepath.Join(e.dir, "standin.log"), "sleep", "3600")
-	e.must(os.WriteFile(e.pidfile, []byte(strconv.Itoa(e.standin.pid())+"\n"), 0o644))
+	e.standin = itest.StartProc(e.t, "stand-in", filepath.Join(e.dir, "standin.log"), "sleep", "3600")
+	e.must(os.WriteFile(e.pidfile, []byte(strconv.Itoa(e.standin.Pid())+"\n"), 0o644))
 }
 
 // killDovecot kills Dovecot's whole process group, remembering its command line so that
@@ -384,7 +385,7 @@ func (e *mxEnv) killDovecot() {
 }
 
 func (e *mxEnv) relaunchDovecot() {
-	e.dovecot = startProc(e.t, "dovecot (relaunched)", filepath.Join(e.dir, "dovecot.log"), e.dovecotArgv...)
+	e.dovecot = itest.StartProc(e.t, "dovecot (relaunched)", filepath.Join(e.dir, "dovecot.log"), e.dovecotArgv...)
 }
 
 // swapCert replaces the servers' certificate with one the fault CA signed, expired or

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/mailtest"
 )
 
@@ -23,9 +23,9 @@ import (
 // or to a fake daemon shows as 110 instead of 100. docs/SECURITY.md is the model.
 func TestTrustBoundaries(t *testing.T) {
 	integration(t)
-	axprobe, monitor := binary(t, "axprobe"), binary(t, "axprobe-monitor")
-	setpriv := lookTool(t, "setpriv")
-	dir := shortDir(t)
+	axprobe, monitor := itest.Binary(t, "axprobe"), itest.Binary(t, "axprobe-monitor")
+	setpriv := itest.LookTool(t, "setpriv")
+	dir := itest.ShortDir(t, "axf-")
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +35,9 @@ func TestTrustBoundaries(t *testing.T) {
 	}
 	t.Cleanup(func() { smtp.Close() })
 	smtp.SetFault(mailtest.FaultRejectBanner)
-	standin := startProc(t, "stand-in", filepath.Join(dir, "standin.log"), "sleep", "3600")
+	standin := itest.StartProc(t, "stand-in", filepath.Join(dir, "standin.log"), "sleep", "3600")
 	pidfile := filepath.Join(dir, "axigen.pid")
-	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(standin.pid())+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(standin.Pid())+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(smtp.Addr())
@@ -65,9 +65,8 @@ targets:
 	}
 	shimArgs := []string{"--socket", socket, "--target", "axigen", "--timeout", "3s"}
 	shimOut := func() (int, string) {
-		ctx := exec.Command(monitor, shimArgs...)
-		out, _ := ctx.CombinedOutput()
-		return ctx.ProcessState.ExitCode(), string(out)
+		r := shimBinary(monitor, "", shimArgs...)
+		return r.code, r.output()
 	}
 
 	t.Run("socket directory others can write is refused", func(t *testing.T) {
@@ -76,15 +75,15 @@ targets:
 			t.Fatal(err)
 		}
 		os.Chmod(open, 0o777)
-		out, err := runErr(axprobe, "run", "--config", config, "--socket", filepath.Join(open, "a.sock"))
+		out, err := itest.RunErr(axprobe, "run", "--config", config, "--socket", filepath.Join(open, "a.sock"))
 		if err == nil || !strings.Contains(out, "users other than root can write it") {
 			t.Errorf("axprobe run with its socket in a 0777 directory: %v\n%s", err, out)
 		}
 	})
 
 	logPath := filepath.Join(dir, "axprobe.log")
-	d := startProc(t, "axprobe run", logPath, axprobe, "run", "--config", config)
-	waitUntil(t, 30*time.Second, 50*time.Millisecond, "the daemon to hold the target offline", func() bool {
+	d := itest.StartProc(t, "axprobe run", logPath, axprobe, "run", "--config", config)
+	itest.WaitUntil(t, 30*time.Second, 50*time.Millisecond, "the daemon to hold the target offline", func() bool {
 		a, err := monitorCode(socket, "axigen", time.Second)
 		return err == nil && a.Code == 100 && a.State == "offline"
 	})
@@ -106,7 +105,7 @@ targets:
 			}
 			conns = append(conns, c)
 		}
-		waitUntil(t, 20*time.Second, 20*time.Millisecond, "the cap to fill (PING answered busy)", func() bool {
+		itest.WaitUntil(t, 20*time.Second, 20*time.Millisecond, "the cap to fill (PING answered busy)", func() bool {
 			c, err := net.DialTimeout("unix", socket, time.Second)
 			if err != nil {
 				return false
@@ -126,12 +125,12 @@ targets:
 		if err := os.Remove(socket); err != nil {
 			t.Fatal(err)
 		}
-		took := waitUntil(t, 10*time.Second, 50*time.Millisecond, "the socket to answer again", func() bool {
+		took := itest.WaitUntil(t, 10*time.Second, 50*time.Millisecond, "the socket to answer again", func() bool {
 			_, err := monitorCode(socket, "axigen", time.Second)
 			return err == nil
 		})
 		t.Logf("socket back after %s", took.Round(time.Millisecond))
-		waitUntil(t, 10*time.Second, 50*time.Millisecond, "the log to say so", func() bool {
+		itest.WaitUntil(t, 10*time.Second, 50*time.Millisecond, "the log to say so", func() bool {
 			b, _ := os.ReadFile(logPath)
 			return strings.Contains(string(b), "socket file recreated")
 		})
@@ -148,7 +147,8 @@ targets:
 			t.Fatal(err)
 		}
 		defer os.Remove(none + ".fallback")
-		code, out := runShimWith(t, monitor, "--socket", none, "--timeout", "3s")
+		r := shimBinary(monitor, "", "--socket", none, "--timeout", "3s")
+		code, out := r.code, r.output()
 		if code != 100 || !strings.Contains(out, "symbolic link") || strings.Contains(out, "s3cr3t") {
 			t.Errorf("shim with a symlinked fallback file: exit %d\n%s", code, out)
 		}
@@ -173,34 +173,23 @@ while True:
 		if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		impostor := startProc(t, "impostor", filepath.Join(dir, "impostor.log"), setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", fake, socket)
-		waitUntil(t, 20*time.Second, 50*time.Millisecond, "the impostor to listen", func() bool {
-			b, _ := os.ReadFile(impostor.log)
+		impostor := itest.StartProc(t, "impostor", filepath.Join(dir, "impostor.Log"), setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", fake, socket)
+		itest.WaitUntil(t, 20*time.Second, 50*time.Millisecond, "the impostor to listen", func() bool {
+			b, _ := os.ReadFile(impostor.Log)
 			return strings.Contains(string(b), "listening")
 		})
 		code, out := shimOut()
 		if code != 100 || !strings.Contains(out, "answered by uid 65534") || strings.Contains(out, "impostor-s3cr3t") {
 			t.Errorf("shim with nobody's fake daemon on the socket: exit %d\n%s", code, out)
 		}
-		waitUntil(t, 10*time.Second, 50*time.Millisecond, "the daemon to log the replaced socket", func() bool {
+		itest.WaitUntil(t, 10*time.Second, 50*time.Millisecond, "the daemon to log the replaced socket", func() bool {
 			b, _ := os.ReadFile(logPath)
 			return strings.Contains(string(b), "socket file unusable")
 		})
-		d.stop(t, 10*time.Second)
+		d.Stop(t, 10*time.Second)
 		fi, err := os.Lstat(socket)
 		if err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
 			t.Errorf("the daemon removed nobody's socket on shutdown: %v", err)
 		}
 	})
-}
-
-// runShimWith runs the shim binary and returns its exit code and combined output.
-func runShimWith(t *testing.T, monitor string, args ...string) (int, string) {
-	t.Helper()
-	cmd := exec.Command(monitor, args...)
-	out, err := cmd.CombinedOutput()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), string(out)
 }

@@ -1,69 +1,36 @@
 package pacemaker
 
 import (
-	"context"
 	"encoding/xml"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/itest"
 )
 
-// integrationEnv enables the suite (with root); the same switch as the real-server suites.
-const integrationEnv = "AXPROBE_INTEGRATION"
-
-// binDir holds axprobe, axprobe-monitor and axigen-standin, built by runMain.
-var binDir string
-
-// runMain builds the commands once when the suite is enabled, then runs the tests.
-func runMain(m *testing.M) int {
-	if os.Getenv(integrationEnv) == "1" {
-		dir, err := os.MkdirTemp("", "axprobe-pcmk-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "pacemaker:", err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		for _, c := range []string{"axprobe", "axprobe-monitor", "axigen-standin"} {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			out, err := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(dir, c), "github.com/axprobe/axprobe/cmd/"+c).CombinedOutput()
-			cancel()
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "pacemaker: go build %s: %v\n%s", c, err, out)
-				return 1
-			}
-		}
-		binDir = dir
-	}
-	return m.Run()
-}
+// commands are what the suite runs, built once by itest.Main.
+var commands = []string{"axprobe", "axprobe-monitor", "axigen-standin"}
 
 // needCluster skips t unless the suite is enabled, and fails it when it is enabled but
-// cannot run here (not root, a tool missing): CI must not pass by skipping.
+// cannot run here (not root, a tool or a command missing): CI must not pass by skipping.
 func needCluster(t *testing.T) {
 	t.Helper()
-	if os.Getenv(integrationEnv) != "1" {
-		t.Skip(integrationEnv + "=1 runs the Pacemaker suite (root; scripts/install-test-deps.sh installs pacemaker, corosync, crmsh)")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the Pacemaker suite needs root (namespaces, corosync, pacemakerd)")
-	}
+	itest.Require(t, "the Pacemaker suite (namespaces, corosync, pacemakerd)")
 	for _, tool := range []string{"corosync", "corosync-cmapctl", "pacemakerd", "crm_mon", "cibadmin", "crm_resource",
 		"crm_attribute", "crm_failcount", "attrd_updater", "nsenter", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run scripts/install-test-deps.sh", tool)
-		}
+		itest.LookTool(t, tool)
 	}
-	if binDir == "" {
-		t.Fatal("the commands were not built")
+	for _, c := range commands {
+		itest.Binary(t, c)
 	}
 }
+
+// bin returns the path of one of commands.
+func bin(name string) string { return filepath.Join(itest.BinDir(), name) }
 
 // repoFile returns the path of a file of this repository.
 func repoFile(t *testing.T, rel string) string {
@@ -194,23 +161,11 @@ func (m crmMon) role(id string) (role, on string, failed bool) {
 	return "", "", false
 }
 
-// waitFor polls cond every 100 ms until it holds, failing t after limit; it returns how
-// long it took.
+// waitFor polls cond every 100 ms until it holds (itest.WaitFor), failing t after limit;
+// it returns how long it took.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	last := ""
-	for {
-		ok, detail := cond()
-		if ok {
-			return time.Since(start)
-		}
-		last = detail
-		if time.Since(start) > limit {
-			t.Fatalf("timed out after %s waiting for %s; last: %s", limit, what, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return itest.WaitFor(t, limit, 100*time.Millisecond, what, cond)
 }
 
 // atoi parses a decimal, -1 when it is not one.

@@ -1,8 +1,6 @@
 package pacemaker
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/itest"
 )
 
 // The node's private directories: a tmpfs over each, inside the node's mount namespace, so
@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(nodeEnv); dir != "" {
 		os.Exit(nodeInit(dir))
 	}
-	os.Exit(runMain(m))
+	os.Exit(itest.Main(m, "pacemaker", "", commands...))
 }
 
 // nodeInit runs as pid 1 of a node: it builds the node's file system view, starts
@@ -360,22 +360,8 @@ func (n *node) dumpLogs(t *testing.T) {
 // run runs argv inside the node (nsenter into its namespaces), bounded to 60 s, and
 // returns its combined output and exit code; -1 when it could not run.
 func (n *node) run(argv ...string) (string, int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	args := append([]string{"--target", strconv.Itoa(n.init.Process.Pid), "--mount", "--net", "--pid", "--uts", "--"}, argv...)
-	cmd := exec.CommandContext(ctx, "nsenter", args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &exit) && exit.ExitCode() >= 0:
-		return out.String(), exit.ExitCode()
-	}
-	return out.String() + err.Error(), -1
+	args := append([]string{"nsenter", "--target", strconv.Itoa(n.init.Process.Pid), "--mount", "--net", "--pid", "--uts", "--"}, argv...)
+	return itest.RunCode(60*time.Second, args...)
 }
 
 // must runs argv inside the node and fails the test unless it exits 0.

@@ -1,7 +1,6 @@
 package pacemaker
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,21 +18,7 @@ import (
 func TestSingleNode(t *testing.T) {
 	needCluster(t)
 	defer noClusterLeft(t)()
-	dir, err := os.MkdirTemp("", "pcmk-") // short: the socket paths must stay under 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Pacemaker's daemons run as hacluster and log into this directory.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("the node's files are kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	}()
+	dir := nodeDir(t, "node1")
 	spec := nodeFiles(t, dir, dir, "node1", [][2]string{{"node1", "127.0.0.1"}}, "127.0.0.1")
 	started := time.Now()
 	n := startNode(t, spec)
@@ -257,7 +242,7 @@ func (n *node) failCount(t *testing.T) int {
 
 // shimCode runs axprobe-monitor inside n and returns its exit code.
 func (n *node) shimCode(dir string) int {
-	_, code := n.run(binDir+"/axprobe-monitor", "--socket", dir+"/axprobe.sock", "--target", "axigen")
+	_, code := n.run(bin("axprobe-monitor"), "--socket", dir+"/axprobe.sock", "--target", "axigen")
 	return code
 }
 
@@ -265,7 +250,7 @@ func (n *node) shimCode(dir string) int {
 func (n *node) monitorCmd(dir string) []string {
 	return []string{"env", "OCF_ROOT=/usr/lib/ocf", "OCF_RESOURCE_INSTANCE=axigen_app",
 		"OCF_RESKEY_init_script=" + dir + "/axigen-init", "OCF_RESKEY_pidfile=" + dir + "/axigen.pid",
-		"OCF_RESKEY_process_name=axigen-standin", "OCF_RESKEY_axprobe_monitor=" + binDir + "/axprobe-monitor",
+		"OCF_RESKEY_process_name=axigen-standin", "OCF_RESKEY_axprobe_monitor=" + bin("axprobe-monitor"),
 		"OCF_RESKEY_socket=" + dir + "/axprobe.sock", "OCF_RESKEY_target=axigen",
 		ocfRoot + "/axprobe/axigen", "monitor"}
 }

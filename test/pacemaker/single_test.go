@@ -1,15 +1,13 @@
 package pacemaker
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/axprobe/axprobe/internal/itest"
 )
 
 // The stand-in's listeners inside a node (its own network namespace): 127.0.0.1:2500-2505.
@@ -136,19 +134,32 @@ targets:
 // fault sends "<listener> <fault>" to a stand-in's control socket.
 func fault(t *testing.T, control, listener, f string) {
 	t.Helper()
-	c, err := net.DialTimeout("unix", control, 10*time.Second)
-	if err != nil {
-		t.Fatalf("control socket: %v", err)
+	if reply, err := itest.Control(control, listener+" "+f+"\n"); err != nil || reply != "ok" {
+		t.Fatalf("fault %s %s: reply %q, err %v", listener, f, reply, err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, listener+" "+f+"\n"); err != nil {
+}
+
+// nodeDir returns a fresh directory for node name's files, with a short path (the
+// socket paths in it must stay under 108 bytes) that Pacemaker's daemons, running as
+// hacluster, can read and log into. It is removed when t ends, or kept and named in the
+// log when t failed.
+func nodeDir(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pcmk-")
+	if err != nil {
 		t.Fatal(err)
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ok" {
-		t.Fatalf("fault %s %s: reply %q, err %v", listener, f, line, err)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s's files are kept in %s", name, dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }
 
 // nodeFiles writes a node's files into dir and returns its spec. The files name each other
@@ -159,7 +170,7 @@ func nodeFiles(t *testing.T, dir, base, name string, nodes [][2]string, vip stri
 	files := map[string]string{
 		"corosync.conf": corosyncConf(nodes),
 		"cib.xml":       seedCIB,
-		"axigen-init": initScript(filepath.Join(binDir, "axigen-standin"), pidfile, filepath.Join(base, "standin.ctl"),
+		"axigen-init": initScript(bin("axigen-standin"), pidfile, filepath.Join(base, "standin.ctl"),
 			filepath.Join(base, "standin.log"), vip),
 		"axprobe.yaml": daemonConfig(filepath.Join(base, "axprobe.sock"), pidfile, vip),
 	}
@@ -172,7 +183,7 @@ func nodeFiles(t *testing.T, dir, base, name string, nodes [][2]string, vip stri
 		Name:   name,
 		Dir:    dir,
 		Agent:  repoFile(t, "deploy/pacemaker/axigen"),
-		Daemon: []string{filepath.Join(binDir, "axprobe"), "run", "--config", filepath.Join(base, "axprobe.yaml")},
+		Daemon: []string{bin("axprobe"), "run", "--config", filepath.Join(base, "axprobe.yaml")},
 	}
 }
 
@@ -187,7 +198,7 @@ func primitive(dir, monitorInterval string) string {
 		nv("init_script", filepath.Join(dir, "axigen-init")) +
 		nv("pidfile", filepath.Join(dir, "axigen.pid")) +
 		nv("process_name", "axigen-standin") +
-		nv("axprobe_monitor", filepath.Join(binDir, "axprobe-monitor")) +
+		nv("axprobe_monitor", bin("axprobe-monitor")) +
 		nv("socket", filepath.Join(dir, "axprobe.sock")) +
 		nv("target", "axigen") +
 		nv("start_timeout", "30") +

@@ -35,20 +35,7 @@ func TestTwoNodes(t *testing.T) {
 	var nodes []*node
 	var dirs []string
 	for i, m := range members {
-		dir, err := os.MkdirTemp("", "pcmk2-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			if t.Failed() {
-				t.Logf("%s's files are kept in %s", m[0], dir)
-				return
-			}
-			os.RemoveAll(dir)
-		}()
+		dir := nodeDir(t, m[0])
 		spec := nodeFiles(t, dir, twoBase, m[0], members, twoVIP)
 		spec.BindAt, spec.WaitNet = twoBase, true
 		n := startNode(t, spec)
