@@ -10,12 +10,12 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/axprobe/axprobe/internal/hostilefile"
 	"github.com/axprobe/axprobe/internal/secret"
 )
 
@@ -392,13 +392,13 @@ targets:
 	}
 }
 
+// TestPasswordFileFIFODoesNotBlock: a password_file that is a FIFO fails Load at once,
+// naming the file, instead of blocking it.
 func TestPasswordFileFIFODoesNotBlock(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skip("mkfifo:", err)
-	}
-	_, err := secret.ReadFile(fifo)
-	if err == nil || err.Error() != fifo+" is not a regular file" {
+	fifo := hostilefile.FIFO(t, "fifo")
+	file := writeConfig(t, strings.Replace(trustBase, "protocol: smtp }", "protocol: smtp, auth: { username: probe, password_file: "+fifo+" } }", 1))
+	err := hostilefile.Within(t, "Load", func() error { _, err := Load(file, nil, nil); return err })
+	if err == nil || !strings.Contains(err.Error(), fifo+" is not a regular file") {
 		t.Errorf("error %v, want %q", err, fifo+" is not a regular file")
 	}
 }

@@ -2,11 +2,10 @@ package config
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/axprobe/axprobe/internal/hostilefile"
 )
 
 const trustBase = `targets:
@@ -47,20 +46,10 @@ func TestConfigFileBounded(t *testing.T) {
 	if _, err := Load(big, nil, nil); err == nil || err.Error() != big+" is larger than 4194304 bytes" {
 		t.Errorf("an oversized file: %v", err)
 	}
-	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{fifo, "/dev/zero"} {
-		done := make(chan error, 1)
-		go func() { _, err := Load(path, nil, nil); done <- err }()
-		select {
-		case err := <-done:
-			if err == nil || err.Error() != path+" is not a regular file" {
-				t.Errorf("Load(%s) = %v", path, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("Load(%s) hangs", path)
+	for _, path := range []string{hostilefile.FIFO(t, "fifo.yaml"), "/dev/zero"} {
+		err := hostilefile.Within(t, "Load("+path+")", func() error { _, err := Load(path, nil, nil); return err })
+		if err == nil || err.Error() != path+" is not a regular file" {
+			t.Errorf("Load(%s) = %v", path, err)
 		}
 	}
 	// The good file still loads.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/axprobe/axprobe/internal/hostilefile"
 )
 
 // TestStorageBackToBack: a Check that starts the moment the previous one returned must
@@ -89,27 +89,12 @@ func TestCanaryStaleFileReplaced(t *testing.T) {
 // generous deadline (it used to block for good on a FIFO).
 func checkProcessWithin(t *testing.T, pidfile string) error {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		_, err := CheckProcess(pidfile, "")
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(20 * time.Second):
-		t.Fatalf("CheckProcess(%s) still blocked after 20 s", pidfile)
-		return nil
-	}
+	return hostilefile.Within(t, "CheckProcess("+pidfile+")", func() error { _, err := CheckProcess(pidfile, ""); return err })
 }
 
 // TestPidFileFIFO: a FIFO in the pidfile's place used to hang the process gate for good.
 func TestPidFileFIFO(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "axigen.pid")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err := checkProcessWithin(t, fifo)
+	err := checkProcessWithin(t, hostilefile.FIFO(t, "axigen.pid"))
 	if err == nil || !strings.Contains(err.Error(), "not a regular file (a FIFO)") {
 		t.Errorf("CheckProcess(FIFO) = %v, want a not-a-regular-file error", err)
 	}
@@ -118,17 +103,13 @@ func TestPidFileFIFO(t *testing.T) {
 // TestPidFileHostileTargets: a pidfile linked to a device or to a secret file gives an
 // error that names the pidfile and quotes none of the content.
 func TestPidFileHostileTargets(t *testing.T) {
-	dir := t.TempDir()
-	zero := filepath.Join(dir, "zero.pid")
-	if err := os.Symlink("/dev/zero", zero); err != nil {
-		t.Fatal(err)
-	}
-	err := checkProcessWithin(t, zero)
+	err := checkProcessWithin(t, hostilefile.Link(t, "zero.pid", "/dev/zero"))
 	if err == nil || !strings.Contains(err.Error(), "not a regular file (a character device)") {
 		t.Errorf("CheckProcess(/dev/zero) = %v, want a not-a-regular-file error", err)
 	}
 
 	const secret = "root:$y$secret"
+	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "shadow")
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)

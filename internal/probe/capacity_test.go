@@ -92,17 +92,9 @@ func TestStorageGateOnFullTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 1 MiB and 64 inodes: small enough to fill in a moment.
-	if err := syscall.Mount("axprobe-test", mnt, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=1m,nr_inodes=64,mode=0755"); err != nil {
+	if err := mountTmpfs(t, mnt, "size=1m,nr_inodes=64,mode=0755"); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v", mnt, err)
 	}
-	t.Cleanup(func() {
-		// Registered right after the mount, so it runs even when the test fails below;
-		// a busy mount is detached rather than left behind.
-		if err := syscall.Unmount(mnt, 0); err != nil {
-			t.Errorf("unmount %s: %v; detaching", mnt, err)
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
-		}
-	})
 	spec := Spec{Protocol: "storage", StoragePath: mnt, RequireMount: true, DegradedFreePercent: 20, FailedFreePercent: 5}
 	p, err := New(spec)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -89,10 +88,9 @@ func TestStorageGate(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped the mounted case: mounting a tmpfs needs root")
 	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+	if err := mountTmpfs(t, dir, "size=1m"); err != nil {
 		t.Skipf("skipped the mounted case: cannot mount a tmpfs here: %v", err)
 	}
-	defer syscall.Unmount(dir, syscall.MNT_DETACH)
 	if err := runGate(t, Spec{Protocol: "storage", StoragePath: dir, RequireMount: true}); err != nil {
 		t.Errorf("mounted tmpfs: %v", err)
 	}

@@ -35,17 +35,6 @@ func benchmarkProbe(b *testing.B, f fake, mode mailtest.TLSMode, spec Spec) {
 	}
 }
 
-// fakeFor returns the fake of fakes() for protocol.
-func fakeFor(b *testing.B, protocol string) fake {
-	for _, f := range fakes() {
-		if f.protocol == protocol {
-			return f
-		}
-	}
-	b.Fatalf("no fake for %s", protocol)
-	return fake{}
-}
-
 // benchLogin logs in as the fakes' test user.
 func benchLogin() Spec { return Spec{Username: testUser, Password: secret.New(testPassword)} }
 

@@ -57,6 +57,18 @@ func fakes() []fake {
 	}
 }
 
+// tlsModes lists the TLS modes f offers.
+func (f fake) tlsModes() []TLSMode {
+	var modes []TLSMode
+	if f.implicit {
+		modes = append(modes, TLSImplicit)
+	}
+	if f.startTLS {
+		modes = append(modes, TLSStartTLS)
+	}
+	return modes
+}
+
 // startFake starts f with mode and the test user, and closes it when the test ends.
 func startFake(t *testing.T, f fake, mode mailtest.TLSMode, certs *mailtest.Certs) *mailtest.Server {
 	t.Helper()
@@ -140,14 +152,7 @@ func TestProbersSucceed(t *testing.T) {
 		"tcp/implicit":    "connect tls",
 	}
 	for _, f := range fakes() {
-		modes := []TLSMode{TLSNone}
-		if f.startTLS {
-			modes = append(modes, TLSStartTLS)
-		}
-		if f.implicit {
-			modes = append(modes, TLSImplicit)
-		}
-		for _, mode := range modes {
+		for _, mode := range append([]TLSMode{TLSNone}, f.tlsModes()...) {
 			for _, login := range []bool{false, true} {
 				if f.protocol == "http" && login || mode != TLSNone && !login && f.protocol != "http" {
 					continue
@@ -257,42 +262,41 @@ func TestProberFaults(t *testing.T) {
 	}
 }
 
+// TestProberRejectCodes: a negative answer fails with its reason and phase and keeps the
+// server's code.
 func TestProberRejectCodes(t *testing.T) {
-	t.Run("smtp 421 banner", func(t *testing.T) {
-		srv := startFake(t, fakes()[0], mailtest.TLSNone, nil)
-		srv.SetFault(mailtest.FaultRejectBanner)
-		_, err := runProbe(t, Spec{Protocol: "smtp", Address: srv.Addr()}, probeTimeout)
-		if pe := wantFail(t, err, ReasonBadBanner, "banner"); pe.Code != 421 {
-			t.Errorf("code %d, want 421", pe.Code)
-		}
-	})
-	t.Run("smtp 535 auth", func(t *testing.T) {
-		srv := startFake(t, fakes()[0], mailtest.TLSNone, nil)
-		_, err := runProbe(t, Spec{Protocol: "smtp", Address: srv.Addr(), Username: testUser, Password: secret.New("wrong")}, probeTimeout)
-		if pe := wantFail(t, err, ReasonAuth, "auth"); pe.Code != 535 {
-			t.Errorf("code %d, want 535", pe.Code)
-		}
-	})
-	t.Run("http 503", func(t *testing.T) {
-		srv := startFake(t, fakes()[4], mailtest.TLSNone, nil)
-		srv.SetFault(mailtest.FaultRejectBanner)
-		_, err := runProbe(t, Spec{Protocol: "http", Address: srv.Addr()}, probeTimeout)
-		if pe := wantFail(t, err, ReasonHTTPStatus, "body"); pe.Code != 503 {
-			t.Errorf("code %d, want 503", pe.Code)
-		}
-	})
-	t.Run("http 404 for another path", func(t *testing.T) {
-		srv := startFake(t, fakes()[4], mailtest.TLSNone, nil)
-		_, err := runProbe(t, Spec{Protocol: "http", Address: srv.Addr(), Path: "/nope"}, probeTimeout)
-		wantFail(t, err, ReasonHTTPStatus, "body")
-		tr, err := runProbe(t, Spec{Protocol: "http", Address: srv.Addr(), Path: "/nope", ExpectStatus: 404}, probeTimeout)
-		wantOK(t, tr, err)
-	})
-	t.Run("http body mismatch", func(t *testing.T) {
-		srv := startFake(t, fakes()[4], mailtest.TLSNone, nil)
-		_, err := runProbe(t, Spec{Protocol: "http", Address: srv.Addr(), ExpectBody: "WebAdmin"}, probeTimeout)
-		wantFail(t, err, ReasonHTTPStatus, "body")
-	})
+	for _, c := range []struct {
+		name   string
+		fault  mailtest.Fault // none when empty
+		spec   Spec           // Address is the fake's of spec.Protocol
+		reason Reason
+		phase  string
+		code   int
+	}{
+		{"smtp 421 banner", mailtest.FaultRejectBanner, Spec{Protocol: "smtp"}, ReasonBadBanner, "banner", 421},
+		{"smtp 535 auth", "", Spec{Protocol: "smtp", Username: testUser, Password: secret.New("wrong")}, ReasonAuth, "auth", 535},
+		{"http 503", mailtest.FaultRejectBanner, Spec{Protocol: "http"}, ReasonHTTPStatus, "body", 503},
+		{"http 404 for another path", "", Spec{Protocol: "http", Path: "/nope"}, ReasonHTTPStatus, "body", 404},
+		{"http body mismatch", "", Spec{Protocol: "http", ExpectBody: "WebAdmin"}, ReasonHTTPStatus, "body", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := startFake(t, fakeFor(t, c.spec.Protocol), mailtest.TLSNone, nil)
+			if c.fault != "" {
+				srv.SetFault(c.fault)
+			}
+			spec := c.spec
+			spec.Address = srv.Addr()
+			_, err := runProbe(t, spec, probeTimeout)
+			if pe := wantFail(t, err, c.reason, c.phase); pe.Code != c.code {
+				t.Errorf("code %d, want %d", pe.Code, c.code)
+			}
+			if c.code == 404 { // the status the path answers is what expect_status asks for
+				spec.ExpectStatus = 404
+				tr, err := runProbe(t, spec, probeTimeout)
+				wantOK(t, tr, err)
+			}
+		})
+	}
 }
 
 func TestProbersWrongPassword(t *testing.T) {
@@ -319,14 +323,7 @@ func TestProbersBadCertificates(t *testing.T) {
 	}
 	for name, c := range certs {
 		for _, f := range fakes() {
-			modes := []TLSMode{}
-			if f.implicit {
-				modes = append(modes, TLSImplicit)
-			}
-			if f.startTLS {
-				modes = append(modes, TLSStartTLS)
-			}
-			for _, mode := range modes {
+			for _, mode := range f.tlsModes() {
 				t.Run(name+"/"+f.protocol+"/"+string(mode), func(t *testing.T) {
 					srv := startFake(t, f, mailtest.TLSMode(mode), c)
 					spec := Spec{Protocol: f.protocol, Address: srv.Addr(), TLS: mode, CAFile: c.CAFile}
@@ -352,14 +349,7 @@ func TestProbersBadCertificates(t *testing.T) {
 func TestProbersStallTLS(t *testing.T) {
 	certs := newCerts(t, mailtest.CertOptions{})
 	for _, f := range fakes() {
-		modes := []TLSMode{}
-		if f.implicit {
-			modes = append(modes, TLSImplicit)
-		}
-		if f.startTLS {
-			modes = append(modes, TLSStartTLS)
-		}
-		for _, mode := range modes {
+		for _, mode := range f.tlsModes() {
 			t.Run(f.protocol+"/"+string(mode), func(t *testing.T) {
 				t.Parallel()
 				srv := startFake(t, f, mailtest.TLSMode(mode), certs)

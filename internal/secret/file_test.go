@@ -4,9 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/axprobe/axprobe/internal/hostilefile"
 )
 
 func TestReadFile(t *testing.T) {
@@ -46,24 +46,12 @@ func TestReadFile(t *testing.T) {
 // out of memory and a FIFO hung past --timeout. Both, and a directory, end at once with
 // an error naming the path.
 func TestReadFileHostile(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(t.TempDir(), "zero-link")
-	if err := os.Symlink("/dev/zero", link); err != nil {
-		t.Fatal(err)
-	}
+	fifo := hostilefile.FIFO(t, "fifo")
+	link := hostilefile.Link(t, "zero-link", "/dev/zero")
 	for _, path := range []string{"/dev/zero", fifo, link, t.TempDir()} {
-		done := make(chan error, 1)
-		go func() { _, err := ReadFile(path); done <- err }()
-		select {
-		case err := <-done:
-			if err == nil || err.Error() != path+" is not a regular file" {
-				t.Errorf("ReadFile(%s) = %v, want %q", path, err, path+" is not a regular file")
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("ReadFile(%s) hangs", path)
+		err := hostilefile.Within(t, "ReadFile("+path+")", func() error { _, err := ReadFile(path); return err })
+		if err == nil || err.Error() != path+" is not a regular file" {
+			t.Errorf("ReadFile(%s) = %v, want %q", path, err, path+" is not a regular file")
 		}
 	}
 	if _, err := ReadFile(filepath.Join(t.TempDir(), "missing")); err == nil {
