@@ -44,12 +44,10 @@ func Within[T any](t testing.TB, what string, read func() T) T {
 	t.Helper()
 	done := make(chan T, 1)
 	go func() { done <- read() }()
-	timer := time.NewTimer(Deadline)
-	defer timer.Stop()
 	select {
 	case r := <-done:
 		return r
-	case <-timer.C:
+	case <-time.After(Deadline):
 		t.Fatalf("%s still blocked after %s", what, Deadline)
 	}
 	var zero T
