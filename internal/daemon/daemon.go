@@ -1,8 +1,10 @@
 // Package daemon runs the probes on their schedules, folds every result into the target's
 // score, and publishes an immutable Snapshot after each one.
 //
-// Concurrency model: one goroutine per scheduled check (it sleeps, probes, reports), and one
-// loop goroutine that owns every score.Target. Results reach the loop over a channel, so the
+// Concurrency model: a scheduler goroutine keeps every check and gate in a heap by due
+// time and hands due checks to a fixed pool of max_concurrent_probes workers (gates run at
+// once, each in a goroutine of its own for the length of its probe; schedule.go), and one
+// loop goroutine owns every score.Target. Results reach the loop over a channel, so the
 // scoring state is never shared; readers (socket, web, metrics) only load the latest
 // Snapshot through an atomic pointer.
 package daemon
@@ -47,7 +49,6 @@ type Options struct {
 type Daemon struct {
 	opts    Options
 	log     *slog.Logger
-	sem     chan struct{}
 	results chan result
 	reloads chan reloadRequest
 	ready   chan struct{}
@@ -104,7 +105,6 @@ func New(opts Options) (*Daemon, error) {
 	d := &Daemon{
 		opts:    opts,
 		log:     opts.Logger,
-		sem:     make(chan struct{}, opts.MaxConcurrent),
 		results: make(chan result, 64),
 		reloads: make(chan reloadRequest),
 		ready:   make(chan struct{}),
@@ -257,74 +257,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
-// startWorkers starts one goroutine per check and gate, and the kernel event sources that
-// wake the gates, and returns the function that stops them (it does not wait; the
+// startWorkers starts the scheduler of targets (schedule.go) and the kernel event sources
+// that poke the gates, and returns the function that stops them (it does not wait; the
 // caller's WaitGroup does).
 func (d *Daemon) startWorkers(ctx context.Context, wg *sync.WaitGroup, gen int, targets []TargetSpec) context.CancelFunc {
 	ctx, cancel := context.WithCancel(ctx)
 	set := newLiveSet(targets)
-	d.liveGates.Store(&set)
-	for ti := range targets {
-		t := &targets[ti]
-		for _, c := range t.Checks {
-			wg.Go(func() { d.worker(ctx, gen, t, c, nil) })
-		}
-		for _, c := range t.Gates {
-			nudge := set.gate(t.Name, c.Name).nudge
-			wg.Go(func() { d.worker(ctx, gen, t, c, nudge) })
-		}
-	}
+	d.liveGates.Store(set)
+	newScheduler(d, gen, targets, set, time.Now()).start(ctx, wg)
 	d.startEvents(ctx, wg, targets, set)
 	return cancel
-}
-
-// worker probes one check forever, at the pace cadence sets. The first probe runs within one
-// fast interval of the start, so that the starting state ends quickly.
-//
-// A gate's worker has a nudge channel (nil for checks): a kernel event or a failed live
-// read sends on it, and the gate is probed at once. Gates do not queue behind the network
-// probes' concurrency limit: they take microseconds (the storage write is bounded by its
-// timeout), and a fact that moves during a failover must not wait for a hung IMAP probe's
-// slot.
-func (d *Daemon) worker(ctx context.Context, gen int, t *TargetSpec, c CheckSpec, nudge <-chan struct{}) {
-	gate := nudge != nil
-	p, err := probe.New(c.Probe)
-	if err != nil { // validated in New; kept as a guard
-		d.log.Error("cannot build prober", "target", t.Name, "check", c.Name, "err", err)
-		return
-	}
-	interval, timeout := t.IntervalOf(&c), t.TimeoutOf(&c)
-	timer := time.NewTimer(jitter(min(t.FastInterval, interval), 1.0))
-	defer timer.Stop()
-	pace := cadence{interval: interval, fast: t.FastIntervalOf(&c), rise: t.Rise}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-nudge:
-		}
-		if !gate {
-			select {
-			case d.sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-		}
-		trace, err := probe.Run(ctx, p, timeout)
-		if !gate {
-			<-d.sem
-		}
-		if ctx.Err() != nil {
-			return // stopped mid-probe: the timeout it reports is ours, not the server's
-		}
-		select {
-		case d.results <- result{gen: gen, target: t.Name, check: c.Name, gate: gate, trace: trace, err: err, at: time.Now()}:
-		case <-ctx.Done():
-			return
-		}
-		timer.Reset(pace.next(err != nil))
-	}
 }
 
 // cadence decides when a check is probed next: at its interval (spread ±10 % so that checks

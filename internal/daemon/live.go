@@ -20,45 +20,45 @@ import (
 // --timeout (2 s) that the monitor shim gives the daemon.
 const LiveBudget = 250 * time.Millisecond
 
-// liveGate is the answer-time half of one gate (probe.LiveCheck), and the channel that
-// makes the gate's scheduled worker probe at once.
+// liveGate is the answer-time half of one gate (probe.LiveCheck), and the way to make the
+// scheduler probe the gate at once (poke).
 type liveGate struct {
 	name  string
 	read  func() error
 	reads *local.Bounded
-	nudge chan struct{}
+	pokes *pokeQueue
+	poked bool // queued in pokes; guarded by pokes.mu
 }
 
-// liveSet holds the live gates of every target, for one generation of workers.
-type liveSet map[string][]*liveGate
+// liveSet holds the live gates of every target, for one generation of the schedule.
+type liveSet struct {
+	byTarget map[string][]*liveGate
+	pokes    *pokeQueue // the gates poked since the scheduler last looked
+}
 
-// newLiveSet builds the nudge channels of every gate and the live reads of those that have
-// one.
-func newLiveSet(targets []TargetSpec) liveSet {
-	set := liveSet{}
+// newLiveSet builds the live gates of every target, with the answer-time reads of those
+// that have one.
+func newLiveSet(targets []TargetSpec) *liveSet {
+	set := &liveSet{byTarget: map[string][]*liveGate{}, pokes: newPokeQueue()}
 	for _, t := range targets {
 		for _, g := range t.Gates {
-			set[t.Name] = append(set[t.Name], &liveGate{name: g.Name, read: probe.LiveCheck(g.Probe),
-				reads: new(local.Bounded), nudge: make(chan struct{}, 1)})
+			set.byTarget[t.Name] = append(set.byTarget[t.Name], &liveGate{name: g.Name,
+				read: probe.LiveCheck(g.Probe), reads: new(local.Bounded), pokes: set.pokes})
 		}
 	}
 	return set
 }
 
-// poke asks the gate's worker to probe now. It never blocks: a pending poke is enough.
-func (g *liveGate) poke() {
-	select {
-	case g.nudge <- struct{}{}:
-	default:
-	}
-}
+// poke asks the scheduler to probe the gate now. It never blocks: a pending poke is
+// enough.
+func (g *liveGate) poke() { g.pokes.add(g) }
 
 // failure runs the target's live reads, bounded together by LiveBudget, and returns the
 // first failing gate's reason, or the zero Reason when every fact holds. A failing gate's
 // worker is poked, so that the loop folds the fact (transition, metrics, on_transition)
 // within milliseconds, even though this answer already carries it.
-func (s liveSet) failure(target string) score.Reason {
-	gates := s[target]
+func (s *liveSet) failure(target string) score.Reason {
+	gates := s.byTarget[target]
 	if len(gates) == 0 {
 		return score.Reason{}
 	}
@@ -131,7 +131,7 @@ func (d *Daemon) LiveSnapshot() *Snapshot {
 // startEvents starts the kernel event sources that poke the gates of set (package watch)
 // and returns at once. Each source runs until ctx ends. A source that cannot start (no
 // netlink in a sandbox, say) is logged; its gates keep their periodic probe.
-func (d *Daemon) startEvents(ctx context.Context, wg interface{ Go(func()) }, targets []TargetSpec, set liveSet) {
+func (d *Daemon) startEvents(ctx context.Context, wg interface{ Go(func()) }, targets []TargetSpec, set *liveSet) {
 	var vips, mounts []*liveGate
 	var mountPaths []string
 	for _, t := range targets {
@@ -187,8 +187,8 @@ func pokeAll(gates []*liveGate) {
 }
 
 // gate returns the live gate name of target, or nil.
-func (s liveSet) gate(target, name string) *liveGate {
-	for _, g := range s[target] {
+func (s *liveSet) gate(target, name string) *liveGate {
+	for _, g := range s.byTarget[target] {
 		if g.name == name {
 			return g
 		}

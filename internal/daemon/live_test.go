@@ -87,8 +87,9 @@ func TestLiveReadBlockedAnswersOffline(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	var reads atomic.Int32
-	set := liveSet{"axigen": {{name: "process", reads: new(local.Bounded), nudge: make(chan struct{}, 1),
-		read: func() error { reads.Add(1); <-release; return nil }}}}
+	pokes := newPokeQueue()
+	set := liveSet{pokes: pokes, byTarget: map[string][]*liveGate{"axigen": {{name: "process", reads: new(local.Bounded),
+		pokes: pokes, read: func() error { reads.Add(1); <-release; return nil }}}}}
 	for range 2 {
 		done := make(chan score.Reason, 1)
 		go func() { done <- set.failure("axigen") }()

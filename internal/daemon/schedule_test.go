@@ -1,0 +1,280 @@
+package daemon
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/axprobe/axprobe/internal/probe"
+)
+
+// probeCounter is an Observer that counts probe results, gates apart from checks.
+type probeCounter struct {
+	checks, gates atomic.Int64
+	gateDone      chan struct{} // one send per gate result, dropped when nobody listens
+}
+
+func (c *probeCounter) ProbeDone(_, _ string, gate bool, _ *probe.Trace, _ error) {
+	if !gate {
+		c.checks.Add(1)
+		return
+	}
+	c.gates.Add(1)
+	select {
+	case c.gateDone <- struct{}{}:
+	default:
+	}
+}
+func (c *probeCounter) Transition(string, Transition) {}
+func (c *probeCounter) Published(*Snapshot)           {}
+
+// listener accepts loopback connections and keeps them open (a listener that never sends
+// a greeting: every IMAP probe against it hangs until its timeout), counting how many are
+// open at once.
+type listener struct {
+	net.Listener
+	mu            sync.Mutex
+	open, maxOpen int
+	accepted      chan struct{}
+	conns         []net.Conn
+}
+
+func listen(t *testing.T) *listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &listener{Listener: ln, accepted: make(chan struct{}, 1024)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			l.conns = append(l.conns, c)
+			l.open++
+			l.maxOpen = max(l.maxOpen, l.open)
+			l.mu.Unlock()
+			go func() { // count the close: the probe gave up or was cancelled
+				_, _ = io.Copy(io.Discard, c)
+				l.mu.Lock()
+				l.open--
+				l.mu.Unlock()
+			}()
+			l.accepted <- struct{}{}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		l.mu.Lock()
+		for _, c := range l.conns {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
+	})
+	return l
+}
+
+func (l *listener) most() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxOpen
+}
+
+// runCounted runs a daemon of targets with at most maxConcurrent probes in flight until
+// the test ends.
+func runCounted(t *testing.T, targets []TargetSpec, maxConcurrent int) (*Daemon, *probeCounter) {
+	t.Helper()
+	obs := &probeCounter{gateDone: make(chan struct{})}
+	d, err := New(Options{Targets: targets, MaxConcurrent: maxConcurrent, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.noEvents = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return d, obs
+}
+
+// TestGoroutinesDoNotGrowWithChecks: 400 checks run on the pool of max_concurrent_probes
+// workers, not on a goroutine each (46 KiB a target at 10,000 targets before,
+// docs/BENCHMARKS.md).
+func TestGoroutinesDoNotGrowWithChecks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	const perTarget, nTargets, pool = 4, 100, 4
+	var targets []TargetSpec
+	for i := range nTargets {
+		ts := TargetSpec{Name: fmt.Sprintf("t%03d", i), Interval: time.Hour, FastInterval: 200 * time.Millisecond,
+			Timeout: 30 * time.Second, Window: 5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
+		for c := range perTarget {
+			ts.Checks = append(ts.Checks, CheckSpec{Name: fmt.Sprintf("tcp%d", c), Weight: 1,
+				Probe: probe.Spec{Protocol: "tcp", Address: ln.Addr().String()}})
+		}
+		targets = append(targets, ts)
+	}
+	before := runtime.NumGoroutine()
+	d, obs := runCounted(t, targets, pool)
+	select {
+	case <-d.Ready():
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("only %d of %d first probes in after 2 minutes", obs.checks.Load(), perTarget*nTargets)
+	}
+	// The pool, the scheduler, the loop's own helpers: a handful, whatever the number of
+	// checks (one goroutine per check made this 400 more).
+	if grown := runtime.NumGoroutine() - before; grown > pool+20 {
+		t.Errorf("%d goroutines more while running %d checks on a pool of %d", grown, perTarget*nTargets, pool)
+	}
+}
+
+// TestGatesRunWhileEveryWorkerHangs: with every worker of the pool stuck on a listener
+// that never greets, no more than max_concurrent_probes probes are in flight, and the
+// gates keep being probed: a local fact must not wait behind a hung IMAP probe.
+func TestGatesRunWhileEveryWorkerHangs(t *testing.T) {
+	hung := listen(t)
+	const pool = 2
+	ts := TargetSpec{Name: "axigen", Interval: time.Hour, FastInterval: 20 * time.Millisecond,
+		Timeout: 10 * time.Minute, Window: 5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
+	for c := range 5 {
+		ts.Checks = append(ts.Checks, CheckSpec{Name: fmt.Sprintf("imap%d", c), Weight: 1,
+			Probe: probe.Spec{Protocol: "imap", Address: hung.Addr().String()}})
+	}
+	ts.Gates = []CheckSpec{{Name: "vip", Interval: 20 * time.Millisecond, Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}}}
+	_, obs := runCounted(t, []TargetSpec{ts}, pool)
+	for range pool {
+		select {
+		case <-hung.accepted:
+		case <-time.After(time.Minute):
+			t.Fatal("the pool did not start its probes")
+		}
+	}
+	for i := range 5 {
+		select {
+		case <-obs.gateDone:
+		case <-time.After(time.Minute):
+			t.Fatalf("%d gate results while every worker hung, want 5", i)
+		}
+	}
+	if n := hung.most(); n > pool {
+		t.Errorf("%d probes in flight at once, max_concurrent_probes is %d", n, pool)
+	}
+}
+
+// schedulerOf builds the scheduler of one target with n checks and a VIP gate, without
+// starting it.
+func schedulerOf(t *testing.T, n, pool int, now time.Time) (*scheduler, *liveSet) {
+	t.Helper()
+	ts := TargetSpec{Name: "axigen", Interval: time.Minute, FastInterval: time.Second, Timeout: time.Second,
+		Window: 5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
+	for c := range n {
+		ts.Checks = append(ts.Checks, CheckSpec{Name: fmt.Sprintf("tcp%d", c), Weight: 1,
+			Probe: probe.Spec{Protocol: "tcp", Address: "127.0.0.1:1"}})
+	}
+	ts.Gates = []CheckSpec{{Name: "vip", Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}}}
+	d, err := New(Options{Targets: []TargetSpec{ts}, MaxConcurrent: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := newLiveSet(d.opts.Targets)
+	return newScheduler(d, 0, d.opts.Targets, set, now), set
+}
+
+// TestOverdueChecksStartInDueOrder: when the pool is full, the checks that wait start in
+// the order they fell due, the longest overdue first.
+func TestOverdueChecksStartInDueOrder(t *testing.T) {
+	now := time.Now()
+	s, _ := schedulerOf(t, 3, 1, now)
+	dueIn := map[string]time.Duration{"tcp0": 3 * time.Second, "tcp1": 2 * time.Second, "tcp2": time.Second}
+	for _, j := range s.checks {
+		j.due = now.Add(dueIn[j.check])
+	}
+	s.gates[0].due = now.Add(time.Hour) // only the checks are due
+	heap.Init(&s.checks)
+	heap.Init(&s.gates)
+	var order []string
+	later := now.Add(10 * time.Second)
+	for range 3 {
+		s.startDue(context.Background(), nil, later)
+		j := <-s.work
+		order = append(order, j.check)
+		s.reschedule(finished{job: j, at: later})
+	}
+	if fmt.Sprint(order) != "[tcp2 tcp1 tcp0]" {
+		t.Errorf("started %v, want the longest overdue first: [tcp2 tcp1 tcp0]", order)
+	}
+}
+
+// TestPokeWhileRunningProbesAgain: a gate poked while its probe runs is probed again as
+// soon as that probe ends (the fact may have moved after the probe read it); one poked
+// while idle is due at once.
+func TestPokeWhileRunningProbesAgain(t *testing.T) {
+	now := time.Now()
+	s, set := schedulerOf(t, 1, 1, now)
+	gate := set.gate("axigen", "vip")
+	j := s.byGate[gate]
+
+	j.due = now.Add(time.Hour)
+	heap.Init(&s.gates)
+	gate.poke()
+	<-s.pokes.wake
+	s.takePokes(now)
+	if !j.due.Equal(now) {
+		t.Fatalf("idle gate poked: due in %s, want now", j.due.Sub(now))
+	}
+
+	s.pop(&s.gates) // the probe starts
+	gate.poke()
+	gate.poke() // a second poke before the scheduler looks is the same request
+	<-s.pokes.wake
+	if got := s.pokes.take(); len(got) != 1 {
+		t.Fatalf("two pokes queued the gate %d times, want once", len(got))
+	}
+	gate.poke()
+	s.takePokes(now)
+	end := now.Add(time.Millisecond)
+	s.reschedule(finished{job: j, at: end})
+	if !j.due.Equal(end) {
+		t.Errorf("poked while running: next probe %s after it ended, want at once", j.due.Sub(end))
+	}
+	s.reschedule(finishedAgain(s, j, end))
+	if !j.due.After(end) {
+		t.Errorf("the re-probe was due at once again; one poke must give one extra probe")
+	}
+}
+
+// finishedAgain takes j out of its heap as if it ran again and returns its end.
+func finishedAgain(s *scheduler, j *job, at time.Time) finished {
+	for s.gates[0] != j {
+		s.pop(&s.gates)
+	}
+	s.pop(&s.gates)
+	return finished{job: j, at: at}
+}
