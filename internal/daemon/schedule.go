@@ -61,10 +61,16 @@ type scheduler struct {
 // now so that the starting state ends quickly and probes do not start in step. A check
 // whose prober cannot be built is logged and left out (New validated them already).
 func newScheduler(d *Daemon, gen int, targets []TargetSpec, set *liveSet, now time.Time) *scheduler {
+	checks := 0
+	for _, t := range targets {
+		checks += len(t.Checks)
+	}
+	// A node with six checks needs six workers, not max_concurrent_probes idle ones, each
+	// keeping the stack its probes grew.
+	pool := max(min(d.opts.MaxConcurrent, checks), 1)
 	s := &scheduler{
 		d: d, gen: gen, byGate: map[*liveGate]*job{}, pokes: set.pokes,
-		work: make(chan *job, d.opts.MaxConcurrent), finished: make(chan finished, d.opts.MaxConcurrent),
-		max: d.opts.MaxConcurrent,
+		work: make(chan *job, pool), finished: make(chan finished, pool), max: pool,
 	}
 	add := func(t *TargetSpec, c *CheckSpec, gate *liveGate) {
 		p, err := probe.New(c.Probe)
