@@ -91,6 +91,14 @@ func (d *daemonProc) stop() error {
 	}
 }
 
+// stopInto stops the daemon and puts stop's error into *err unless that holds one already:
+// `defer d.stopInto(&err)`.
+func (d *daemonProc) stopInto(err *error) {
+	if e := d.stop(); e != nil && *err == nil {
+		*err = e
+	}
+}
+
 // waitCode polls MONITOR every poll until ok(code) holds and returns the answer and the
 // moment it was read. It gives up when ctx ends.
 func (d *daemonProc) waitCode(ctx context.Context, poll time.Duration, ok func(code int) bool) (ipc.Answer, time.Time, error) {

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/cmdline"
 	"github.com/axprobe/axprobe/internal/mailtest"
 )
 
@@ -26,15 +24,7 @@ func faultKinds() map[string]string {
 }
 
 func detectCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bin := fs.String("axprobe", "", "the axprobe binary to run as the daemon (required)")
-	timingNames := fs.String("timings", "default,aggressive", "configurations to measure: default, aggressive")
-	faultNames := fs.String("faults", "crash,hang,slow", "faults to inject: crash, hang, slow")
-	reps := fs.Int("reps", 3, "measurements per configuration and fault")
-	poll := fs.Duration("poll", 10*time.Millisecond, "how often MONITOR is asked during a measurement")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axbench detect --axprobe BIN [--timings LIST] [--faults LIST] [--reps N]
+	fs := cmdline.NewFlagSet("axbench detect", `Usage: axbench detect --axprobe BIN [--timings LIST] [--faults LIST] [--reps N]
 
 For each configuration and fault, REPS times: starts fake Axigen listeners and a fresh
 axprobe daemon with one six-check target, waits for code 110, waits a random part of an
@@ -43,10 +33,13 @@ measures the time until MONITOR says 100; then repairs it and measures the time 
 MONITOR says 101 or more. Prints a markdown table.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+`, stderr)
+	bin := fs.String("axprobe", "", "the axprobe binary to run as the daemon (required)")
+	timingNames := fs.String("timings", "default,aggressive", "configurations to measure: default, aggressive")
+	faultNames := fs.String("faults", "crash,hang,slow", "faults to inject: crash, hang, slow")
+	reps := fs.Int("reps", 3, "measurements per configuration and fault")
+	poll := fs.Duration("poll", 10*time.Millisecond, "how often MONITOR is asked during a measurement")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *bin == "" {
@@ -98,30 +91,16 @@ Flags:
 // detectOnce measures one fault: the time from breaking the IMAP listener to code 100, and
 // from repairing it to code ≥ 101.
 func detectOnce(ctx context.Context, bin string, t Timing, fault string, poll time.Duration) (down, up time.Duration, err error) {
-	dir, err := os.MkdirTemp("", "axbench-detect-")
+	site, err := openFakeSite("detect")
 	if err != nil {
 		return 0, 0, err
 	}
-	defer os.RemoveAll(dir)
-	ax, err := startFakeAxigen(dir)
+	defer site.Close()
+	d, err := site.startDaemon(ctx, bin, fakeConfig{Targets: 1, MaxConcurrent: 16, Timing: t})
 	if err != nil {
 		return 0, 0, err
 	}
-	defer ax.Close()
-	cfg := fakeConfig{Dir: dir, Targets: 1, MaxConcurrent: 16, Timing: t, Axigen: ax}
-	path, err := cfg.write()
-	if err != nil {
-		return 0, 0, err
-	}
-	d, err := startDaemon(ctx, bin, path, filepath.Join(dir, "axprobe.sock"), "", filepath.Join(dir, "axprobe.log"))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer func() {
-		if e := d.stop(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	defer d.stopInto(&err)
 
 	// Healthy first, whatever the start-up needs.
 	healthyBy, cancel := context.WithTimeout(ctx, 3*t.Interval+30*time.Second)
@@ -136,7 +115,7 @@ func detectOnce(ctx context.Context, bin string, t Timing, fault string, poll ti
 
 	// The longest either wait can take with this timing, with a wide margin.
 	limit := 2*(t.Interval+time.Duration(t.Fall+t.Rise+1)*(t.Timeout+t.FastInterval)) + 30*time.Second
-	imap := ax.IMAP
+	imap := site.ax.IMAP
 	switch fault {
 	case "crash":
 		err = imap.ApplyFault(mailtest.FaultRefuse)

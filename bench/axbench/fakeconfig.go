@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -128,12 +130,90 @@ func (c fakeConfig) write() (string, error) {
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// startFakeAxigen starts the six fake listeners with a certificate for 127.0.0.1 under dir.
-func startFakeAxigen(dir string) (*mailtest.Axigen, error) {
-	certs, err := mailtest.NewCertsWith(dir, mailtest.CertOptions{
-		Hosts: []string{"127.0.0.1"}, NotAfter: time.Now().AddDate(1, 0, 0)})
+// readySocket is the datagram socket to which a daemon started while it is open sends its
+// sd_notify messages: NOTIFY_SOCKET names it in this process's environment, which the
+// daemon inherits.
+type readySocket struct{ conn *net.UnixConn }
+
+// listenReady opens the socket as notify.sock in dir.
+func listenReady(dir string) (*readySocket, error) {
+	path := filepath.Join(dir, "notify.sock")
+	_ = os.Remove(path)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		return nil, err
 	}
-	return mailtest.StartAxigen(mailtest.AxigenOptions{Certs: certs, Users: map[string]string{fakeUser: fakePassword}})
+	if err := os.Setenv("NOTIFY_SOCKET", path); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &readySocket{conn: conn}, nil
+}
+
+// Close takes NOTIFY_SOCKET out of the environment again and closes the socket.
+func (s *readySocket) Close() {
+	os.Unsetenv("NOTIFY_SOCKET")
+	s.conn.Close()
+}
+
+// wait waits for READY=1, which axprobe sends once every target has left "starting", for
+// at most limit from start.
+func (s *readySocket) wait(start time.Time, limit time.Duration) error {
+	_ = s.conn.SetReadDeadline(start.Add(limit))
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := s.conn.ReadFromUnix(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("no READY=1 within %s", limit)
+		}
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(buf[:n]), "READY=1") {
+			return nil
+		}
+	}
+}
+
+// fakeSite is a temporary directory with a set of in-process fake Axigen listeners (with a
+// certificate for 127.0.0.1 under the directory): what the daemons of one benchmark probe.
+// Their configs, sockets and logs go into the directory too.
+type fakeSite struct {
+	dir string
+	ax  *mailtest.Axigen
+}
+
+// openFakeSite makes the directory, named for the benchmark, and starts the six listeners.
+func openFakeSite(benchmark string) (*fakeSite, error) {
+	dir, err := os.MkdirTemp("", "axbench-"+benchmark+"-")
+	if err != nil {
+		return nil, err
+	}
+	certs, err := mailtest.NewCertsWith(dir, mailtest.CertOptions{
+		Hosts: []string{"127.0.0.1"}, NotAfter: time.Now().AddDate(1, 0, 0)})
+	if err == nil {
+		var ax *mailtest.Axigen
+		if ax, err = mailtest.StartAxigen(mailtest.AxigenOptions{Certs: certs, Users: map[string]string{fakeUser: fakePassword}}); err == nil {
+			return &fakeSite{dir: dir, ax: ax}, nil
+		}
+	}
+	os.RemoveAll(dir)
+	return nil, err
+}
+
+// Close stops the listeners and removes the directory.
+func (s *fakeSite) Close() {
+	s.ax.Close()
+	os.RemoveAll(s.dir)
+}
+
+// startDaemon writes c, pointed at the site (its Dir and Axigen are set here), and starts
+// an axprobe daemon on it with its log in the site's directory; see startDaemon.
+func (s *fakeSite) startDaemon(ctx context.Context, bin string, c fakeConfig, extra ...string) (*daemonProc, error) {
+	c.Dir, c.Axigen = s.dir, s.ax
+	path, err := c.write()
+	if err != nil {
+		return nil, err
+	}
+	return startDaemon(ctx, bin, path, filepath.Join(s.dir, "axprobe.sock"), c.Listen, filepath.Join(s.dir, "axprobe.log"), extra...)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,20 +10,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/cmdline"
 )
 
 func footprintCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("footprint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	axPid := fs.Int("axprobe-pid", 0, "pid of the running axprobe daemon (required)")
-	axMetrics := fs.String("axprobe-metrics", "", "the daemon's /metrics URL, to count the probes it ran")
-	bbPid := fs.Int("blackbox-pid", 0, "pid of the running blackbox_exporter (required)")
-	bbURL := fs.String("blackbox", "", "blackbox_exporter's base URL, e.g. http://127.0.0.1:9115 (required)")
-	probeList := fs.String("probes", "", "comma-separated module=target pairs, each probed through blackbox_exporter once per --every (required)")
-	every := fs.Duration("every", time.Second, "probe period: every pair of --probes is probed once per period, all at once, as Prometheus scrapes")
-	duration := fs.Duration("duration", time.Minute, "how long to measure")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axbench footprint --axprobe-pid N --blackbox-pid N --blackbox URL --probes LIST [--duration D]
+	fs := cmdline.NewFlagSet("axbench footprint", `Usage: axbench footprint --axprobe-pid N --blackbox-pid N --blackbox URL --probes LIST [--duration D]
 
 Measures, side by side over the same period, the CPU time and resident memory of a
 running axprobe daemon (which probes on its own schedule) and of a blackbox_exporter
@@ -36,10 +27,15 @@ Example:
     --probes smtp_starttls=127.0.0.1:2525,imap_starttls=127.0.0.1:1143 --duration 10m
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+`, stderr)
+	axPid := fs.Int("axprobe-pid", 0, "pid of the running axprobe daemon (required)")
+	axMetrics := fs.String("axprobe-metrics", "", "the daemon's /metrics URL, to count the probes it ran")
+	bbPid := fs.Int("blackbox-pid", 0, "pid of the running blackbox_exporter (required)")
+	bbURL := fs.String("blackbox", "", "blackbox_exporter's base URL, e.g. http://127.0.0.1:9115 (required)")
+	probeList := fs.String("probes", "", "comma-separated module=target pairs, each probed through blackbox_exporter once per --every (required)")
+	every := fs.Duration("every", time.Second, "probe period: every pair of --probes is probed once per period, all at once, as Prometheus scrapes")
+	duration := fs.Duration("duration", time.Minute, "how long to measure")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *axPid <= 0 || *bbPid <= 0 || *bbURL == "" || *probeList == "" {

@@ -1,6 +1,6 @@
 // Command axbench is the Go half of bench/run: the parts of the benchmarks that need a real
 // program rather than a shell loop. Each subcommand lives in its own file with its own
-// FlagSet; main only dispatches.
+// flag set; main only dispatches (internal/cmdline).
 //
 //	axbench realenv   --env FILE                          real Dovecot, Postfix, nginx on loopback
 //	axbench detect    --axprobe BIN                       detection latency against fake Axigen
@@ -14,68 +14,51 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/axprobe/axprobe/internal/cmdline"
 )
 
-type command struct {
-	name     string
-	synopsis string
-	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-func commands() []command {
-	return []command{
-		{"realenv", "run real Dovecot, Postfix and nginx on loopback until SIGTERM", realenvCommand},
-		{"detect", "measure time from fault to code 100 and from repair to online", detectCommand},
-		{"footprint", "sample CPU and RSS of axprobe and blackbox_exporter at the same probe rate", footprintCommand},
-		{"scale", "run the daemon against many fake targets at rising probe rates", scaleCommand},
-		{"targets", "time the first round of thousands of targets and their memory", targetsCommand},
+func program() cmdline.Program {
+	return cmdline.Program{
+		Name:   "axbench",
+		Header: "Usage: axbench <command> [flags]   (normally run by bench/run)\n\nCommands:\n",
+		Commands: []cmdline.Command{
+			command("realenv", "run real Dovecot, Postfix and nginx on loopback until SIGTERM", realenvCommand),
+			command("detect", "measure time from fault to code 100 and from repair to online", detectCommand),
+			command("footprint", "sample CPU and RSS of axprobe and blackbox_exporter at the same probe rate", footprintCommand),
+			command("scale", "run the daemon against many fake targets at rising probe rates", scaleCommand),
+			command("targets", "time the first round of thousands of targets and their memory", targetsCommand),
+		},
 	}
 }
+
+func main() { program().Main() }
 
 // errUsage marks an error in the command line: exit code 2 instead of 1.
 type errUsage struct{ msg string }
 
 func (e errUsage) Error() string { return e.msg }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return 2
-	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(ctx, args[1:], stdout, stderr)
-		if err == nil {
+// command makes a subcommand of run, which returns an error: it is reported as
+// "axbench NAME: error", and the exit code is 0 without one, 2 for a usage error (the flag
+// set has reported its own), 1 for any other.
+func command(name, synopsis string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) cmdline.Command {
+	return cmdline.Command{Name: name, Synopsis: synopsis, Run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		err := run(ctx, args, stdout, stderr)
+		switch {
+		case err == nil:
 			return 0
+		case errors.Is(err, cmdline.ErrUsage), errors.Is(err, flag.ErrHelp):
+			return 2
 		}
-		fmt.Fprintf(stderr, "axbench %s: %v\n", c.name, err)
-		if _, ok := err.(errUsage); ok {
+		fmt.Fprintf(stderr, "axbench %s: %v\n", name, err)
+		if _, ok := errors.AsType[errUsage](err); ok {
 			return 2
 		}
 		return 1
-	}
-	fmt.Fprintf(stderr, "axbench: unknown command %q\n", args[0])
-	usage(stderr)
-	return 2
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, "Usage: axbench <command> [flags]   (normally run by bench/run)\n\nCommands:\n")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.synopsis)
-	}
+	}}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,15 +13,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/axprobe/axprobe/internal/cmdline"
 	"github.com/axprobe/axprobe/internal/realserver"
 )
 
 func realenvCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("realenv", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	envPath := fs.String("env", "", "write the servers' addresses here as shell assignments (required)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axbench realenv --env FILE
+	fs := cmdline.NewFlagSet("axbench realenv", `Usage: axbench realenv --env FILE
 
 Starts real Dovecot (IMAP, POP3), Postfix (SMTP) and nginx (HTTP) on free ports of
 127.0.0.1 with internal/realserver, writes FILE (shell assignments: SMTP=127.0.0.1:PORT,
@@ -33,10 +29,9 @@ Example:
   axbench realenv --env /tmp/real.env & . /tmp/real.env
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+`, stderr)
+	envPath := fs.String("env", "", "write the servers' addresses here as shell assignments (required)")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *envPath == "" {

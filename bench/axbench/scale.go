@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -10,20 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/cmdline"
 )
 
 func scaleCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bin := fs.String("axprobe", "", "the axprobe binary to run as the daemon (required)")
-	rateList := fs.String("rates", "50,100,250,500,750,1000", "probe rates to try, probes per second")
-	interval := fs.Duration("interval", 2*time.Second, "every check's interval; targets = rate × interval / 6")
-	warmup := fs.Duration("warmup", 6*time.Second, "run time before measuring, after the daemon answers")
-	measure := fs.Duration("measure", 20*time.Second, "measurement time per rate")
-	maxConc := fs.Int("max-concurrent", 16, "the daemon's max_concurrent_probes")
-	profDir := fs.String("cpuprofile", "", "directory to write each daemon's CPU profile to (rate-N.pprof, `axprobe run --cpuprofile`)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axbench scale --axprobe BIN [--rates LIST] [--interval D] [--measure D]
+	fs := cmdline.NewFlagSet("axbench scale", `Usage: axbench scale --axprobe BIN [--rates LIST] [--interval D] [--measure D]
 
 For each rate: starts a fresh axprobe daemon with as many six-check targets (SMTP, IMAP,
 POP3 with STARTTLS and login, two HTTP, CLI) as give that many probes per second, all
@@ -34,53 +25,47 @@ this process used. Prints a markdown table and the knee: the first rate at which
 daemon falls behind (< 95 % of the asked rate), probes fail, or p99 exceeds 100 ms.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+`, stderr)
+	bin := fs.String("axprobe", "", "the axprobe binary to run as the daemon (required)")
+	rates := intList{50, 100, 250, 500, 750, 1000}
+	fs.Var(&rates, "rates", "probe rates to try, probes per second: a comma-separated `list`")
+	interval := fs.Duration("interval", 2*time.Second, "every check's interval; targets = rate × interval / 6")
+	warmup := fs.Duration("warmup", 6*time.Second, "run time before measuring, after the daemon answers")
+	measure := fs.Duration("measure", 20*time.Second, "measurement time per rate")
+	maxConc := fs.Int("max-concurrent", 16, "the daemon's max_concurrent_probes")
+	profDir := fs.String("cpuprofile", "", "directory to write each daemon's CPU profile to (rate-N.pprof, `axprobe run --cpuprofile`)")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *bin == "" {
 		return errUsage{"--axprobe is required"}
 	}
-	rates, err := parseInts(*rateList)
-	if err != nil {
-		return errUsage{"--rates: " + err.Error()}
-	}
 	if *interval <= 0 || *measure <= 0 || *warmup < 0 || *maxConc < 1 {
 		return errUsage{"--interval, --measure and --max-concurrent must be positive, --warmup not negative"}
 	}
 
-	dir, err := os.MkdirTemp("", "axbench-scale-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	ax, err := startFakeAxigen(dir)
-	if err != nil {
-		return err
-	}
-	defer ax.Close()
-
-	fmt.Fprintf(stdout, "Every check every %s, max_concurrent_probes %d, %s measured per rate after %s of warm-up.\n\n",
-		*interval, *maxConc, *measure, *warmup)
-	fmt.Fprintln(stdout, "| asked probes/s | targets | ran probes/s | failed | daemon CPU | CPU per probe | RSS max | goroutines | fds | p50 | p99 | fakes' CPU | /metrics size, scrape time |")
-	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var results []scaleResult
-	for _, rate := range rates {
-		targets := max(1, int(math.Ceil(float64(rate)*interval.Seconds()/checksPerFakeTarget)))
-		r, err := scaleOnce(ctx, *bin, dir, fakeConfig{
-			Dir: dir, Targets: targets, MaxConcurrent: *maxConc, Axigen: ax,
-			Timing: Timing{Name: "scale", Interval: *interval, FastInterval: *interval / 2,
-				Timeout: min(*interval/2, 3*time.Second), DegradedAfter: min(*interval/4, time.Second), Rise: 2, Fall: 7},
-		}, *warmup, *measure, profilePath(*profDir, rate))
-		if err != nil {
-			return fmt.Errorf("rate %d: %w", rate, err)
-		}
-		r.asked = rate
-		fmt.Fprintln(stderr, "scale:", r.row())
-		fmt.Fprintln(stdout, r.row())
-		results = append(results, r)
+	err := sweep(stdout, stderr, "scale",
+		fmt.Sprintf("Every check every %s, max_concurrent_probes %d, %s measured per rate after %s of warm-up.",
+			*interval, *maxConc, *measure, *warmup),
+		"| asked probes/s | targets | ran probes/s | failed | daemon CPU | CPU per probe | RSS max | goroutines | fds | p50 | p99 | fakes' CPU | /metrics size, scrape time |\n"+
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+		rates, func(site *fakeSite, rate int) (string, error) {
+			targets := max(1, int(math.Ceil(float64(rate)*interval.Seconds()/checksPerFakeTarget)))
+			r, err := scaleOnce(ctx, *bin, site, fakeConfig{
+				Targets: targets, MaxConcurrent: *maxConc,
+				Timing: Timing{Name: "scale", Interval: *interval, FastInterval: *interval / 2,
+					Timeout: min(*interval/2, 3*time.Second), DegradedAfter: min(*interval/4, time.Second), Rise: 2, Fall: 7},
+			}, *warmup, *measure, profilePath(*profDir, rate))
+			if err != nil {
+				return "", fmt.Errorf("rate %d: %w", rate, err)
+			}
+			r.asked = rate
+			results = append(results, r)
+			return r.row(), nil
+		})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, knee(results))
@@ -145,29 +130,20 @@ func profilePath(dir string, rate int) string {
 	return filepath.Join(dir, fmt.Sprintf("rate-%d.pprof", rate))
 }
 
-func scaleOnce(ctx context.Context, bin, dir string, cfg fakeConfig, warmup, measure time.Duration, profile string) (r scaleResult, err error) {
+func scaleOnce(ctx context.Context, bin string, site *fakeSite, cfg fakeConfig, warmup, measure time.Duration, profile string) (r scaleResult, err error) {
 	r.targets = cfg.Targets
 	if cfg.Listen, err = freeLoopbackAddr(); err != nil {
 		return r, err
 	}
-	path, err := cfg.write()
-	if err != nil {
-		return r, err
-	}
-	socket := filepath.Join(dir, "axprobe.sock")
 	var extra []string
 	if profile != "" {
 		extra = []string{"--cpuprofile", profile}
 	}
-	d, err := startDaemon(ctx, bin, path, socket, cfg.Listen, filepath.Join(dir, "axprobe.log"), extra...)
+	d, err := site.startDaemon(ctx, bin, cfg, extra...)
 	if err != nil {
 		return r, err
 	}
-	defer func() {
-		if e := d.stop(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	defer d.stopInto(&err)
 	if err := sleepCtx(ctx, warmup); err != nil {
 		return r, err
 	}
@@ -237,4 +213,26 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// sweep is the driver of the benchmarks that measure one daemon per value of xs (scale:
+// probe rates, targets: target counts). It opens a fake site, prints the caption and the
+// table's head (its two lines), then for each x runs measure, which starts its own daemon
+// against the site, and prints the row it returns on stdout and as progress on stderr.
+func sweep(stdout, stderr io.Writer, benchmark, caption, head string, xs []int, measure func(site *fakeSite, x int) (row string, err error)) error {
+	site, err := openFakeSite(benchmark)
+	if err != nil {
+		return err
+	}
+	defer site.Close()
+	fmt.Fprintf(stdout, "%s\n\n%s\n", caption, head)
+	for _, x := range xs {
+		row, err := measure(site, x)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, benchmark+":", row)
+		fmt.Fprintln(stdout, row)
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/axprobe/axprobe/internal/cmdline"
 	"github.com/axprobe/axprobe/internal/config"
 )
 
@@ -40,24 +41,16 @@ Flags:
 // config as YAML (so that it can be redirected to a file) and the verdict goes to stderr;
 // without it, the verdict goes to stdout.
 func checkConfigCommand(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cmdline.NewFlagSet("axprobe check-config", checkConfigHelp, stderr)
+	fs.ArgHint = "(the file goes after --config)"
 	path := fs.String("config", config.DefaultPath, "config file to check")
 	printConfig := fs.Bool("print", false, "print the effective config (defaults filled in, passwords redacted) and, as a second YAML document, what runs, on stdout")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), checkConfigHelp)
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return 0
 		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "axprobe check-config: unexpected argument %q (the file goes after --config)\n", fs.Arg(0))
 		return 2
 	}
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,19 +15,14 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/cmdline"
 	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/mailtest"
 )
 
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "story", "story: play healthy → IMAP hang → recovery → SMTP refuses → process gone → mail queue stuck; none: stay healthy")
-	dir := fs.String("dir", "", "working directory for the config, socket and logs (default: a new temp dir, removed on exit)")
-	listen := fs.String("http.listen", "127.0.0.1:9728", "address of the status page and /metrics, \"\" to disable")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axprobe demo [--scenario story|none] [--dir DIR] [--http.listen ADDR]
+	fs := cmdline.NewFlagSet("axprobe demo", `Usage: axprobe demo [--scenario story|none] [--dir DIR] [--http.listen ADDR]
 
 Runs the real daemon, with no setup and no root, against built-in fake Axigen listeners
 (SMTP, IMAP, POP3, WebMail, WebAdmin, CLI) on 127.0.0.1, and prints the live state and VCS
@@ -44,14 +38,11 @@ Examples:
   axprobe demo --scenario none --http.listen 127.0.0.1:9728
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
+	scenario := fs.String("scenario", "story", "story: play healthy → IMAP hang → recovery → SMTP refuses → process gone → mail queue stuck; none: stay healthy")
+	dir := fs.String("dir", "", "working directory for the config, socket and logs (default: a new temp dir, removed on exit)")
+	listen := fs.String("http.listen", "127.0.0.1:9728", "address of the status page and /metrics, \"\" to disable")
 	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "axprobe demo: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	if *scenario != "story" && *scenario != "none" {

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/cmdline"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/secret"
 )
@@ -95,15 +96,10 @@ func (f *probeFlags) register(fs *flag.FlagSet) {
 
 // probeCommand runs `axprobe probe`. Exit codes: 0 pass, 1 fail, 2 usage.
 func probeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, probeUsage)
-		fs.PrintDefaults()
-	}
+	fs := cmdline.NewFlagSet("axprobe probe", probeUsage, stderr)
 	var f probeFlags
-	f.register(fs)
-	positional, err := parseInterspersed(fs, args)
+	f.register(fs.FlagSet)
+	positional, err := parseInterspersed(fs.FlagSet, args)
 	if err != nil {
 		return 2 // flag has printed the problem and the usage
 	}
@@ -118,7 +114,7 @@ func probeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	timeout := f.timeout
-	if spec.Protocol == "roundtrip" && !flagSet(fs, "timeout") {
+	if spec.Protocol == "roundtrip" && !flagSet(fs.FlagSet, "timeout") {
 		timeout = cmp.Or(spec.Deadline, probe.DefaultDeadline) + roundTripMargin
 	}
 	p, err := probe.New(spec)

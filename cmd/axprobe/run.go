@@ -9,17 +9,12 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/axprobe/axprobe/internal/cmdline"
 	"github.com/axprobe/axprobe/internal/config"
 )
 
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", config.DefaultPath, "the YAML config file")
-	overrides := overrideFlags(fs)
-	cpuProfile := fs.String("cpuprofile", "", "diagnostics: write a CPU profile (pprof) of the whole run to this new file (docs/BENCHMARKS.md)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axprobe run [--config FILE] [flags]
+	fs := cmdline.NewFlagSet("axprobe run", `Usage: axprobe run [--config FILE] [flags]
 
 Runs the probe daemon: probes every check of every target on its schedule, keeps the
 confidence score, and answers axprobe-monitor / axprobe status on the Unix socket.
@@ -33,18 +28,15 @@ Examples:
   axprobe run --config axprobe.yaml --socket /tmp/axprobe.sock --log.level debug
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
+	configPath := fs.String("config", config.DefaultPath, "the YAML config file")
+	overrides := overrideFlags(fs.FlagSet)
+	cpuProfile := fs.String("cpuprofile", "", "diagnostics: write a CPU profile (pprof) of the whole run to this new file (docs/BENCHMARKS.md)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "axprobe run: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
 	env := os.Environ()
-	flags := overrides.values(fs)
+	flags := overrides.values(fs.FlagSet)
 	load := func() (*config.Config, error) { return config.Load(*configPath, env, flags) }
 	cfg, err := load()
 	if err != nil {

@@ -3,27 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/cmdline"
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/probe"
 )
 
 func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", ipc.DefaultSocket, "the daemon's Unix socket")
-	target := fs.String("target", "", "show only this target")
-	asJSON := fs.Bool("json", false, "print the daemon's JSON snapshot instead of a table")
-	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axprobe status [--socket PATH] [--target NAME] [--json]
+	fs := cmdline.NewFlagSet("axprobe status", `Usage: axprobe status [--socket PATH] [--target NAME] [--json]
 
 Shows what the running daemon knows: each target's state, VCS code and confidence, the
 local gates, each check's health and last failure, and how old the answer is.
@@ -34,14 +27,12 @@ Examples:
   axprobe status --json | jq '.targets[0].checks'
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
+	socket := fs.String("socket", ipc.DefaultSocket, "the daemon's Unix socket")
+	target := fs.String("target", "", "show only this target")
+	asJSON := fs.Bool("json", false, "print the daemon's JSON snapshot instead of a table")
+	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "axprobe status: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

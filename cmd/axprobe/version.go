@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/axprobe/axprobe/internal/cmdline"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -22,19 +23,11 @@ func buildVersion() string {
 }
 
 func versionCommand(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: axprobe version
+	fs := cmdline.NewFlagSet("axprobe version", `Usage: axprobe version
 
 Prints the axprobe version and the Go version it was built with.
-`)
-	}
+`, stderr)
 	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "axprobe version: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	goVersion := "unknown"
