@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // TestDemoQueueStuck plays the demo's "queue stuck" scene against the real daemon and the
@@ -30,15 +30,7 @@ func TestDemoQueueStuck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	}()
+	defer testkit.Run(t, "daemon", srv.run)()
 
 	queue := func() (daemon.CheckSnapshot, daemon.TargetSnapshot) {
 		snap := srv.daemon.Snapshot()

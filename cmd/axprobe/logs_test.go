@@ -14,6 +14,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // TestRunLogFormats runs `axprobe run --log.format json|text` at info level through one
@@ -41,7 +42,7 @@ socket: SOCK
 			if err := os.WriteFile(configPath, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			var stdout, stderr lockedBuffer
+			var stdout, stderr testkit.SyncBuffer
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan int, 1)

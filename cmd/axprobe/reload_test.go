@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // TestRunReloadOnSIGHUP drives `axprobe run` through two SIGHUPs: a good new config that
@@ -42,17 +44,13 @@ http: { listen: "LISTEN" }
 `)
 	writeFile(t, configPath, base)
 
-	var stderr lockedBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() { done <- runCommand(ctx, []string{"--config", configPath}, io.Discard, &stderr) }()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("axprobe run exited %d; log:\n%s", code, stderr.String())
+	var stderr testkit.SyncBuffer
+	defer testkit.Run(t, "axprobe run", func(ctx context.Context) error {
+		if code := runCommand(ctx, []string{"--config", configPath}, io.Discard, &stderr); code != 0 {
+			return fmt.Errorf("exited %d; log:\n%s", code, stderr.String())
 		}
-	}()
+		return nil
+	})()
 
 	// waitFor polls the daemon's STATUS until cond holds; the daemon has no event to wait
 	// on from outside the process.
@@ -60,7 +58,7 @@ http: { listen: "LISTEN" }
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+			sctx, scancel := context.WithTimeout(t.Context(), 2*time.Second)
 			raw, err := ipc.Status(sctx, socket, "axigen")
 			scancel()
 			var snap daemon.Snapshot
@@ -85,17 +83,7 @@ http: { listen: "LISTEN" }
 	writeFile(t, configPath, strings.Replace(base, socket, otherSocket, 1)+"      - { name: cli, protocol: cli, port: "+port(ax.CLI)+" }\n")
 	hup(t)
 	after := waitFor("reloaded with 3 checks", func(ts daemon.TargetSnapshot) bool { return len(ts.Checks) == 3 })
-	waitLog := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(stderr.String(), what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in the log within 20s; log:\n%s", what, stderr.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitLog("config reloaded") // logged once the fallback file is written
+	testkit.WaitForLog(t, 20*time.Second, &stderr, "config reloaded") // logged once the fallback file is written
 	if _, err := os.Stat(fallback); err != nil {
 		t.Errorf("the fallback file beside the served socket was not rewritten on reload: %v", err)
 	}
@@ -118,7 +106,7 @@ http: { listen: "LISTEN" }
 	// A broken reload is rejected and the running config stays.
 	writeFile(t, configPath, strings.Replace(base, "interval: 2s", "interval: 2", 1)+"      - { name: bad, protocol: imap4 }\n")
 	hup(t)
-	waitLog("config reload rejected")
+	testkit.WaitForLog(t, 20*time.Second, &stderr, "config reload rejected")
 	for _, want := range []string{`targets[0].interval: 2 is not a duration`, `targets[0].checks[2].protocol: \"imap4\" is not one of`} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks the problem %q:\n%s", want, stderr.String())

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +19,8 @@ import (
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
-
-// lockedBuffer is a log sink safe for the daemon's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestPasswordNeverInAnyOutput drives the real daemon, with a known password and a login
 // the server rejects, through every output a user or a log collector sees, and asserts that
@@ -76,7 +58,7 @@ log: { level: debug, format: json }
 		t.Fatal(err)
 	}
 
-	var logs lockedBuffer
+	var logs testkit.SyncBuffer
 	log, err := newLogger(&logs, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		t.Fatal(err)
@@ -90,43 +72,14 @@ log: { level: debug, format: json }
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("the daemon did not stop within 30s")
-		}
-	}
-	defer stop()
+	ctx := t.Context()
+	stop := testkit.Run(t, "run", srv.run)
 
 	// Wait (bounded) until the daemon has seen IMAP reject the login and SMTP accept it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		snap := srv.daemon.Snapshot()
-		if t0, ok := snap.Target("axigen"); ok && checkReason(t0.Checks, "imap") == "auth" && checkOK(t0.Checks, "smtp") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("imap never failed with reason auth: %+v", snap)
-		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case err := <-done:
-			t.Fatalf("the daemon stopped: %v", err)
-		}
-	}
+	testkit.WaitFor(t, 30*time.Second, "imap to fail with reason auth and smtp to pass", func() bool {
+		t0, ok := srv.daemon.Snapshot().Target("axigen")
+		return ok && checkReason(t0.Checks, "imap") == "auth" && checkOK(t0.Checks, "smtp")
+	})
 
 	outputs := map[string]string{}
 	client := &http.Client{Timeout: 10 * time.Second}

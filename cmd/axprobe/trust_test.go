@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // TestProbePasswordFileHostile is issue 13's "--password-file reads without a limit":
@@ -120,7 +121,7 @@ func TestRunHTTPBindFailsBeforeStart(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- runCommand(context.Background(), []string{"--config", config}, &stdout, &stderr) }()
 	select {

@@ -12,10 +12,12 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/secret"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -115,6 +117,65 @@ func fastTarget(ax *mailtest.Axigen, pidfile string) TargetSpec {
 	}
 }
 
+// idleTargets returns one fastTarget per name, with the addresses of a fake Axigen that
+// nothing probes: for tests that fold results into a loop state by hand.
+func idleTargets(t *testing.T, names ...string) []TargetSpec {
+	ax := startAxigen(t)
+	var specs []TargetSpec
+	for _, name := range names {
+		spec := fastTarget(ax, "/nonexistent.pid")
+		spec.Name = name
+		specs = append(specs, spec)
+	}
+	return specs
+}
+
+// foldRig returns a daemon of specs that does not run and a loop state of them, into which
+// a test folds results by hand.
+func foldRig(t *testing.T, specs ...TargetSpec) (*Daemon, *loopState) {
+	t.Helper()
+	d, err := New(Options{Targets: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := newLoopState(specs, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, state
+}
+
+// trace returns a finished probe trace that went through phases.
+func trace(phases ...string) *probe.Trace {
+	tr := probe.NewTrace()
+	for _, p := range phases {
+		tr.Begin(p)
+	}
+	tr.Finish()
+	return tr
+}
+
+// loadTestdata loads internal/config/testdata/name with AXPROBE_TEST_PASSWORD=pw.
+func loadTestdata(t *testing.T, name string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load("../config/testdata/"+name, []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// resolveTestdata returns the first target that loadTestdata(name) resolves to, validated
+// as the daemon validates it.
+func resolveTestdata(t *testing.T, name string) TargetSpec {
+	t.Helper()
+	spec := loadTestdata(t, name).Resolve()[0]
+	if err := validateSpec(&spec); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	return spec
+}
+
 func startAxigen(t *testing.T) *mailtest.Axigen {
 	t.Helper()
 	ax, err := mailtest.StartAxigen(mailtest.AxigenOptions{Dir: t.TempDir(), Users: map[string]string{"probe": "s3cret"}})
@@ -140,15 +201,7 @@ func runDaemonWith(t *testing.T, spec TargetSpec, events bool) (*Daemon, *publis
 		t.Fatal(err)
 	}
 	d.noEvents = !events
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testkit.Run(t, "Run", d.Run)
 	return d, obs
 }
 

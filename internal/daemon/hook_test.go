@@ -86,14 +86,7 @@ func hookDaemon(t *testing.T, maxRuns int, per time.Duration) (*Daemon, *targetS
 			out, "{node}", "{target}", "{from}", "{to}"},
 		OnTransitionMaxRuns: maxRuns, OnTransitionPer: per,
 	}
-	d, err := New(Options{Targets: []TargetSpec{spec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := newLoopState(d.opts.Targets, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, state := foldRig(t, spec)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.runCtx = ctx
 	t.Cleanup(func() { cancel(); d.hooks.Wait() })

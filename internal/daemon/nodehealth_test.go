@@ -1,17 +1,16 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // TestNodeHealthColor: the value each verdict stands for. The cases that matter are the
@@ -95,22 +94,9 @@ func lastIs(want string) func([]string) bool {
 	return func(lines []string) bool { return len(lines) > 0 && lines[len(lines)-1] == want }
 }
 
-// syncBuffer is a bytes.Buffer safe for the daemon's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// runPusher runs h until the test ends.
+func runPusher(t *testing.T, h *healthPusher) {
+	testkit.Run(t, "the health pusher", func(ctx context.Context) error { h.run(ctx); return nil })
 }
 
 // TestNodeHealthPush walks the attribute through a node's life against the fake Axigen:
@@ -127,20 +113,7 @@ func TestNodeHealthPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}
-	}
-	t.Cleanup(stop)
+	stop := testkit.Run(t, "Run", d.Run)
 
 	set := func(v string) string { return "--name #health-axigen --update-both " + v + " --delay 3" }
 	waitCalls(t, calls, "green", lastIs(set("green")))
@@ -169,24 +142,15 @@ func TestNodeHealthRetry(t *testing.T) {
 	if err := os.WriteFile(failFlag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	h := newHealthPusher(slog.New(slog.NewTextHandler(&logs, nil)))
 	h.retry = 50 * time.Millisecond
 	spec := TargetSpec{Name: "axigen", NodeHealth: &NodeHealthSpec{Attribute: "#health-axigen", AttrdUpdater: attrd}}
 	h.configure([]TargetSpec{spec})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { h.run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	runPusher(t, h)
 
 	h.observe(&Snapshot{Targets: []TargetSnapshot{{Name: "axigen", State: "online", Code: 110}}})
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(logs.String(), "node health attribute not set") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("failure not logged: %s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitForLog(t, 30*time.Second, &logs, "node health attribute not set")
 	if !strings.Contains(logs.String(), "Connection refused") {
 		t.Errorf("the log does not say why: %s", logs.String())
 	}
@@ -196,13 +160,7 @@ func TestNodeHealthRetry(t *testing.T) {
 	}
 	waitCalls(t, calls, "green after attrd_updater works", lastIs("--name #health-axigen --update-both green --delay 0"))
 	// The fake has written its line before it exits; the log follows its exit.
-	deadline = time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs.String(), "node health attribute set") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the successful push not logged:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitForLog(t, 30*time.Second, &logs, "node health attribute set")
 	if n := strings.Count(logs.String(), "node health attribute not set"); n != 1 {
 		t.Errorf("failure logged %d times, want once per streak:\n%s", n, logs.String())
 	}
@@ -218,10 +176,7 @@ func TestNodeHealthReloadRemoves(t *testing.T) {
 	h := newHealthPusher(slog.New(slog.DiscardHandler))
 	spec := TargetSpec{Name: "axigen", NodeHealth: &NodeHealthSpec{Attribute: "#health-axigen", AttrdUpdater: attrd}}
 	h.configure([]TargetSpec{spec})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { h.run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	runPusher(t, h)
 
 	h.observe(&Snapshot{Targets: []TargetSnapshot{{Name: "axigen", State: "online", Code: 109}}})
 	waitCalls(t, calls, "yellow", lastIs("--name #health-axigen --update-both yellow --delay 0"))

@@ -12,28 +12,12 @@ import (
 // TestPublishDirtyMatchesFullPublish: the snapshot published after results, which rebuilds
 // only the results' targets, is exactly the snapshot a full rebuild gives.
 func TestPublishDirtyMatchesFullPublish(t *testing.T) {
-	ax := startAxigen(t) // only for addresses: nothing is probed
-	var specs []TargetSpec
-	for _, name := range []string{"a", "b", "c"} {
-		spec := fastTarget(ax, "/nonexistent.pid")
-		spec.Name = name
-		specs = append(specs, spec)
-	}
-	d, err := New(Options{Targets: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := newLoopState(specs, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, state := foldRig(t, idleTargets(t, "a", "b", "c")...)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	d.publish(state, t0)
 	before := d.snap.Load()
 
-	tr := probe.NewTrace()
-	tr.Begin("connect")
-	tr.Finish()
+	tr := trace("connect")
 	for k, r := range []result{
 		{target: "b", check: "imap", trace: tr, at: t0.Add(time.Second)},
 		{target: "b", check: "vip", gate: true, trace: tr, at: t0.Add(2 * time.Second)},
@@ -57,15 +41,7 @@ func TestPublishDirtyMatchesFullPublish(t *testing.T) {
 // TestFoldUnknownTargetMarksNothing: a result for a name the state does not hold (one
 // racing a reload) is dropped, and publishing with nothing marked keeps the snapshot.
 func TestFoldUnknownTargetMarksNothing(t *testing.T) {
-	spec := fastTarget(startAxigen(t), "/nonexistent.pid")
-	d, err := New(Options{Targets: []TargetSpec{spec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := newLoopState([]TargetSpec{spec}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, state := foldRig(t, idleTargets(t, "axigen")...)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	before := d.snap.Load()
 	if i := d.fold(state, result{target: "gone", check: "imap", at: at}); i != -1 {
@@ -105,27 +81,11 @@ func TestSpreadIsCentred(t *testing.T) {
 // publications back is published by the publisher's timer, without another result to
 // trigger it; and a batch that marks several targets publishes what a full rebuild gives.
 func TestPublisherPublishesLateResults(t *testing.T) {
-	ax := startAxigen(t) // only for addresses: nothing is probed
-	var specs []TargetSpec
-	for _, name := range []string{"a", "b", "c"} {
-		spec := fastTarget(ax, "/nonexistent.pid")
-		spec.Name = name
-		specs = append(specs, spec)
-	}
-	d, err := New(Options{Targets: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := newLoopState(specs, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, state := foldRig(t, idleTargets(t, "a", "b", "c")...)
 	d.publish(state, time.Now())
 	before := d.snap.Load()
 
-	tr := probe.NewTrace()
-	tr.Begin("connect")
-	tr.Finish()
+	tr := trace("connect")
 	var pub publisher
 	defer pub.stop()
 	pub.next = time.Now().Add(50 * time.Millisecond) // as after a costly publication
@@ -155,22 +115,11 @@ func TestPublisherPublishesLateResults(t *testing.T) {
 // TestStartingCountFollowsTransitions: the loop's count of starting targets, which decides
 // readiness without walking every target, always equals a walk.
 func TestStartingCountFollowsTransitions(t *testing.T) {
-	ax := startAxigen(t)
-	var specs []TargetSpec
-	for _, name := range []string{"a", "b"} {
-		spec := fastTarget(ax, "/nonexistent.pid")
-		spec.Name = name
-		spec.Gates = spec.Gates[:1] // vip only
-		specs = append(specs, spec)
+	specs := idleTargets(t, "a", "b")
+	for i := range specs {
+		specs[i].Gates = specs[i].Gates[:1] // vip only
 	}
-	d, err := New(Options{Targets: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := newLoopState(specs, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, state := foldRig(t, specs...)
 	walk := func() int {
 		n := 0
 		for _, ts := range state.targets {
@@ -180,8 +129,7 @@ func TestStartingCountFollowsTransitions(t *testing.T) {
 		}
 		return n
 	}
-	tr := probe.NewTrace()
-	tr.Finish()
+	tr := trace()
 	at := time.Now()
 	for _, target := range []string{"a", "b"} {
 		for _, c := range append(specs[0].Checks, specs[0].Gates...) {
@@ -196,7 +144,7 @@ func TestStartingCountFollowsTransitions(t *testing.T) {
 	}
 	// A reload that adds a check puts the target back to starting until it is probed.
 	next := specs[0]
-	next.Checks = append(slices.Clone(next.Checks), CheckSpec{Name: "extra", Weight: 1, Probe: probe.Spec{Protocol: "tcp", Address: ax.IMAP.Addr()}})
+	next.Checks = append(slices.Clone(next.Checks), CheckSpec{Name: "extra", Weight: 1, Probe: probe.Spec{Protocol: "tcp", Address: next.Checks[1].Probe.Address}})
 	ns, err := state.reconfigure([]TargetSpec{next, specs[1]})
 	if err != nil {
 		t.Fatal(err)

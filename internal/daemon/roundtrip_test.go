@@ -6,21 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/secret"
 )
 
 func TestResolveRoundTrip(t *testing.T) {
-	cfg, err := config.Load("../config/testdata/valid-roundtrip.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs := cfg.Resolve()
-	if err := validateSpec(&specs[0]); err != nil {
-		t.Fatalf("validate: %v", err)
-	}
-	rt := specs[0].Checks[1]
+	rt := resolveTestdata(t, "valid-roundtrip.yaml").Checks[1]
 	want := probe.Spec{Protocol: "roundtrip", Address: "10.0.0.5:25", TLS: probe.TLSStartTLS,
 		Username: "axprobe-rt@example.com", Password: rt.Probe.Password, Mailbox: "INBOX",
 		IMAPAddress: "10.0.0.5:993", IMAPTLS: probe.TLSImplicit,
@@ -71,9 +62,7 @@ func TestRoundTripEvidence(t *testing.T) {
 			c.Outcome, c.DeliverySeconds, c.Notes)
 	}
 
-	failed := probe.NewTrace()
-	failed.Begin("queued")
-	failed.Finish()
+	failed := trace("queued")
 	ts.apply(result{check: "rt", trace: failed, at: now.Add(time.Minute),
 		err: &probe.Error{Reason: probe.ReasonNotDelivered, Phase: "queued", Err: errors.New("lost")}})
 	c = ts.checks[1]
@@ -87,10 +76,7 @@ func TestRoundTripEvidence(t *testing.T) {
 // cert_warn_before (a full handshake while the certificate is due); a check without it
 // resumes nothing.
 func TestResolveTLSResumption(t *testing.T) {
-	cfg, err := config.Load("../config/testdata/valid-full.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadTestdata(t, "valid-full.yaml")
 	for _, c := range cfg.Resolve()[0].Checks {
 		switch c.Name {
 		case "imap":

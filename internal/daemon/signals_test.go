@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/axprobe/axprobe/internal/config"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/secret"
 )
@@ -62,9 +61,7 @@ func TestProberDegradedAndSignals(t *testing.T) {
 	}
 	// A standby node's CLI check fails (Axigen runs on the other node): the version it last
 	// saw stays.
-	failed := probe.NewTrace()
-	failed.Begin("connect")
-	failed.Finish()
+	failed := trace("connect")
 	ts.apply(result{check: "cli", trace: failed, err: &probe.Error{Reason: probe.ReasonRefused, Phase: "connect"}, at: now})
 	if snap := ts.snapshot(); snap.AxigenVersion() != "10.6.30" {
 		v := snap.AxigenVersion()
@@ -74,15 +71,8 @@ func TestProberDegradedAndSignals(t *testing.T) {
 
 // The config's metrics check and storage thresholds reach the probe specs, which build.
 func TestResolveSignals(t *testing.T) {
-	cfg, err := config.Load("../config/testdata/valid-signals.yaml", []string{"AXPROBE_TEST_PASSWORD=pw"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs := cfg.Resolve()
-	if err := validateSpec(&specs[0]); err != nil {
-		t.Fatalf("validate: %v", err)
-	}
-	q := specs[0].Checks[2]
+	spec := resolveTestdata(t, "valid-signals.yaml")
+	q := spec.Checks[2]
 	if q.Probe.Protocol != "metrics" || q.Probe.Address != "10.0.0.5:9443" || q.Probe.Path != "/metrics" || q.Critical ||
 		q.Interval != time.Minute || q.FastInterval != 12*time.Second || q.Probe.GrowthWindow != 5*time.Minute ||
 		q.Probe.Username != "admin@example.com" || q.Probe.Password.Reveal() != "pw" {
@@ -93,9 +83,9 @@ func TestResolveSignals(t *testing.T) {
 		t.Errorf("series %+v", r)
 	}
 	var storage *CheckSpec
-	for i := range specs[0].Gates {
-		if specs[0].Gates[i].Name == "storage" {
-			storage = &specs[0].Gates[i]
+	for i := range spec.Gates {
+		if spec.Gates[i].Name == "storage" {
+			storage = &spec.Gates[i]
 		}
 	}
 	if storage == nil || storage.Probe.DegradedFreePercent != 10 || storage.Probe.FailedFreePercent != 2 {

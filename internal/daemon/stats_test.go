@@ -12,20 +12,10 @@ import (
 // check whose protocol changed from zero, and a state change counts under the state
 // entered.
 func TestStatsFollowTheChecks(t *testing.T) {
-	spec := fastTarget(startAxigen(t), "/nonexistent.pid") // only for addresses: nothing is probed
-	d, err := New(Options{Targets: []TargetSpec{spec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := newLoopState([]TargetSpec{spec}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := idleTargets(t, "axigen")[0]
+	d, state := foldRig(t, spec)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tr := probe.NewTrace()
-	tr.Begin("connect")
-	tr.Begin("banner")
-	tr.Finish()
+	tr := trace("connect", "banner")
 	refused := &probe.Error{Reason: probe.ReasonRefused, Phase: "connect"}
 	for i, r := range []result{
 		{target: "axigen", check: "imap", trace: tr, at: at},

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -92,17 +94,13 @@ func (r *recorder) on(command, result string) <-chan struct{} {
 }
 
 // waitCount waits until (command, result) has been seen at least n times, failing the test
-// after 10 s. The server tells its observer after the reply is written (the result depends
-// on whether the write succeeded), so a client can hold its reply before the count is made.
+// after testkit.Bound. The server tells its observer after the reply is written (the result
+// depends on whether the write succeeded), so a client can hold its reply before the count
+// is made.
 func (r *recorder) waitCount(t *testing.T, command, result string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for r.count(command, result) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("observer saw %s/%s %d times in 10s, want at least %d", command, result, r.count(command, result), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, testkit.Bound, fmt.Sprintf("the observer to see %s/%s %d times", command, result, n),
+		func() bool { return r.count(command, result) >= n })
 }
 
 func (r *recorder) count(command, result string) int {
@@ -146,20 +144,7 @@ func serve(t *testing.T, src Source, configure func(*Server)) *Server {
 	if configure != nil {
 		configure(srv)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, src) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
+	testkit.Run(t, "Serve", func(ctx context.Context) error { return srv.Serve(ctx, src) })
 	return srv
 }
 

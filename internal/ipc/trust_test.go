@@ -1,19 +1,19 @@
 package ipc
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // idle opens n connections to path that never send anything, closed when the test ends.
@@ -35,18 +35,6 @@ func idle(t *testing.T, path string, n int) []net.Conn {
 	return conns
 }
 
-// waitFor polls cond every 10 ms until it holds, failing the test after 20 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // held reports how many connections the server holds in normal and overflow slots.
 func (s *Server) held() (normal, overflow int) {
 	s.mu.Lock()
@@ -62,7 +50,7 @@ func TestMonitorPastTheCap(t *testing.T) {
 	src.answers["axigen"] = Answer{Target: "axigen", Code: 100, State: "offline", Reason: "smtp dialogue fails"}
 	srv := serve(t, src, nil)
 	idle(t, srv.Path(), 300)
-	waitFor(t, "300 connections held", func() bool { n, o := srv.held(); return n+o == 300 })
+	testkit.WaitFor(t, testkit.Bound, "300 connections held", func() bool { n, o := srv.held(); return n+o == 300 })
 	a, err := Monitor(ctx5(t), srv.Path(), "axigen")
 	if err != nil || a.Code != 100 {
 		t.Fatalf("MONITOR with the cap full = %+v, %v; want the daemon's code 100", a, err)
@@ -78,7 +66,7 @@ func TestIdleFloodEvicted(t *testing.T) {
 	rec := newRecorder()
 	srv := serve(t, newFakeSource(), func(s *Server) { s.MaxConns = 4; s.Observer = rec })
 	conns := idle(t, srv.Path(), 30)
-	waitFor(t, "the flood admitted", func() bool { return rec.count(commandInvalid, ResultBusy) == 30-8 })
+	testkit.WaitFor(t, testkit.Bound, "the flood admitted", func() bool { return rec.count(commandInvalid, ResultBusy) == 30-8 })
 	for i := range 5 {
 		if _, err := Monitor(ctx5(t), srv.Path(), ""); err != nil {
 			t.Fatalf("MONITOR %d behind 30 idle connections: %v", i, err)
@@ -96,7 +84,7 @@ func TestIdleFloodEvicted(t *testing.T) {
 func TestPerPeerLimit(t *testing.T) {
 	srv := serve(t, newFakeSource(), func(s *Server) { s.MaxPerPeer = 3; s.unlimited = map[int]bool{} })
 	idle(t, srv.Path(), 3)
-	waitFor(t, "3 connections held", func() bool { n, _ := srv.held(); return n == 3 })
+	testkit.WaitFor(t, testkit.Bound, "3 connections held", func() bool { n, _ := srv.held(); return n == 3 })
 	if err := Ping(ctx5(t), srv.Path()); !isServerError(err, "busy") {
 		t.Fatalf("a 4th connection from the same uid = %v, want ERR busy", err)
 	}
@@ -122,7 +110,7 @@ func TestSocketRecreated(t *testing.T) {
 	if err := os.Remove(srv.Path()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the socket to answer again", func() bool {
+	testkit.WaitFor(t, testkit.Bound, "the socket to answer again", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		return Ping(ctx, srv.Path()) == nil
@@ -274,41 +262,16 @@ func runHog(sock string) int {
 // 32 of them served; root's STATUS, which the cap applies to, is still answered. Before,
 // nobody's connections filled the cap and everyone else got busy.
 func TestOneUIDCannotStarveOthers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root to run a client as nobody (CI runs it as root with AXPROBE_INTEGRATION=1)")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("skipped: setpriv (util-linux) is not installed")
-	}
 	path := sockPath(t)
 	if err := os.Chmod(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	cmd := testkit.AsNobody(t, filepath.Dir(path), "hog", hogEnv+"="+path)
 	srv, err := Listen(path, 0o666, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, newFakeSource()) }()
-	defer func() { cancel(); <-done }()
-
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(filepath.Dir(path), "hog")
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin)
-	cmd.Env = append(os.Environ(), hogEnv+"="+path)
-	cmd.Stderr = os.Stderr
+	testkit.Run(t, "Serve", func(ctx context.Context) error { return srv.Serve(ctx, newFakeSource()) })
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -321,21 +284,8 @@ func TestOneUIDCannotStarveOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { stdin.Close(); _ = cmd.Wait() }()
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-ready:
-		if !strings.HasPrefix(line, "ready") {
-			t.Fatalf("hog did not start: %q", line)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("hog did not start within 20 s")
-	}
-	waitFor(t, "nobody's connections admitted", func() bool {
+	testkit.FirstLine(t, stdout, "ready", "hog")
+	testkit.WaitFor(t, testkit.Bound, "nobody's connections admitted", func() bool {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
 		return srv.perPeer[65534] == DefaultMaxPerPeer

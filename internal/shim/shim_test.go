@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -60,39 +60,13 @@ func fakeDaemon(t *testing.T, a ipc.Answer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, source{a}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testkit.Run(t, "the fake daemon's Serve", func(ctx context.Context) error { return srv.Serve(ctx, source{a}) })
 	return srv.Path()
 }
 
 // silentDaemon accepts connections and never answers, until the test ends.
 func silentDaemon(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(sockDir(t), "d.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var conns []net.Conn
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				break
-			}
-			conns = append(conns, c)
-		}
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return path
+	return testkit.Listen(t, "unix", filepath.Join(sockDir(t), "d.sock"), func(net.Conn) {})
 }
 
 // staleSocket leaves a socket file nobody listens on.
@@ -110,25 +84,7 @@ func staleSocket(t *testing.T) string {
 
 // openPort listens on a loopback TCP port until the test ends and returns host:port.
 func openPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testkit.Listen(t, "tcp", "127.0.0.1:0", func(c net.Conn) { c.Close() })
 }
 
 // closedPort returns a loopback host:port nobody listens on.

@@ -7,16 +7,15 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // impostorEnv makes the test binary, re-executed as nobody, serve a fake daemon on the
@@ -47,74 +46,29 @@ func runImpostor(sock string) int {
 	}
 }
 
-// needRoot skips a test that must switch users.
-func needRoot(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root to run a process as nobody (CI runs it as root with AXPROBE_INTEGRATION=1)")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("skipped: setpriv (util-linux) is not installed")
-	}
-	return setpriv
-}
-
 // TestImpostorSocket is issue 13's "an unprivileged user replaced the live socket with a
 // fake daemon and the root shim exited 110": the process answering on the socket runs as
 // nobody. The shim must not believe it, must say why, and must not repeat what it said.
 func TestImpostorSocket(t *testing.T) {
-	setpriv := needRoot(t)
 	// The attack's setting: a socket directory anyone can write.
 	dir := sockDir(t)
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	// nobody must be able to run the test binary: copy it out of the go build cache.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "impostor")
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	sock := filepath.Join(dir, "d.sock")
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin)
-	cmd.Env = append(os.Environ(), impostorEnv+"="+sock)
+	cmd := testkit.AsNobody(t, dir, "impostor", impostorEnv+"="+sock)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
-		wg.Wait()
 	})
-	ready := make(chan string, 1)
-	wg.Go(func() {
-		buf := make([]byte, 64)
-		n, _ := out.Read(buf)
-		ready <- string(buf[:n])
-		_, _ = io.Copy(io.Discard, out)
-	})
-	select {
-	case line := <-ready:
-		if !strings.HasPrefix(line, "listening") {
-			t.Fatalf("impostor did not start: %q", line)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("impostor did not start within 20 s")
-	}
+	testkit.FirstLine(t, out, "listening", "impostor")
 	if fi, err := os.Stat(sock); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
 		t.Fatalf("impostor's socket: %v", err)
 	}
@@ -232,22 +186,9 @@ func TestIdleFloodKeepsTheVerdict(t *testing.T) {
 // TestEscapesFromTheDaemon: an ERR reply with terminal escapes (ESC]0; retitles a terminal,
 // ESC[2J clears it) reaches the shim's stderr escaped.
 func TestEscapesFromTheDaemon(t *testing.T) {
-	path := filepath.Join(sockDir(t), "d.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer func() { ln.Close(); wg.Wait() }()
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "axprobe/1 ERR \x1b]0;pwned\x07\x1b[2J\u009b31m gone\n")
-			c.Close()
-		}
+	path := testkit.Listen(t, "unix", filepath.Join(sockDir(t), "d.sock"), func(c net.Conn) {
+		_, _ = io.WriteString(c, "axprobe/1 ERR \x1b]0;pwned\x07\x1b[2J\u009b31m gone\n")
+		c.Close()
 	})
 	code, out, errOut := run(t, "--socket", path, "--timeout", "3s")
 	if code != 100 {

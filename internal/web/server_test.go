@@ -21,6 +21,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -263,15 +264,7 @@ func serve(t *testing.T, s *Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testkit.Run(t, "Serve", func(ctx context.Context) error { return s.Serve(ctx, ln) })
 	return "http://" + ln.Addr().String()
 }
 
@@ -330,23 +323,13 @@ func TestServeStopsOnContextEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	stop := testkit.Run(t, "Serve", func(ctx context.Context) error { return s.Serve(ctx, ln) })
 	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve after ctx end = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return within 10s of ctx end")
-	}
+	stop() // fails the test unless Serve returns nil soon after its context ends
 	http.DefaultClient.CloseIdleConnections()
 	if resp, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
 		resp.Body.Close()

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/probe"
 	"github.com/axprobe/axprobe/internal/secret"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // The stack tests run the real daemon against mailtest's fake Axigen and the real web
@@ -89,19 +89,8 @@ func startStack(t *testing.T, faults func(*mailtest.Axigen) FaultInjector) *stac
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := d.Run(ctx); err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	wg.Go(func() {
-		if err := srv.Serve(ctx, ln); err != nil {
-			t.Errorf("web: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	testkit.Run(t, "daemon", d.Run)
+	testkit.Run(t, "web", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 
 	// Wait (bounded) for the first round, then for the target to be online: a slow first
 	// probe on a loaded machine can make it start offline.
