@@ -134,7 +134,7 @@ func (s *scheduler) run(ctx context.Context, wg *sync.WaitGroup) {
 		case f := <-s.finished:
 			s.reschedule(f)
 		case <-s.pokes.wake:
-			s.takePokes(now)
+			s.takePokes(time.Now())
 		case <-timer.C:
 		}
 	}
