@@ -1,7 +1,6 @@
 package mailtest
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -30,68 +29,47 @@ func StartCLI(opts Options) (*Server, error) {
 	if opts.TLS != "" && opts.TLS != TLSNone {
 		return nil, fmt.Errorf("tls %q: the Axigen CLI has no TLS", opts.TLS)
 	}
-	return newServer(opts, func(s *Server, _ net.Addr) (protocol, error) {
-		return &cliProto{srv: s}, nil
-	})
+	return startLines(opts, "cli", func(*Server, *conn) []byte { return []byte(CLIWelcome + "<login> ") },
+		"220 mx.example.com ESMTP Postfix\r\n", "-ERR: Service not available\r\n", serveCLI)
 }
 
 // CLIWelcome is the text the CLI fake sends before its first prompt.
 const CLIWelcome = "Welcome to AXIGEN's Command Line Interface\r\nYou must login first.\r\n"
 
-type cliProto struct{ srv *Server }
-
-func (p *cliProto) greeting(*conn) []byte  { return []byte(CLIWelcome + "<login> ") }
-func (p *cliProto) wrongGreeting() []byte  { return []byte("220 mx.example.com ESMTP Postfix\r\n") }
-func (p *cliProto) rejectGreeting() []byte { return []byte("-ERR: Service not available\r\n") }
-func (p *cliProto) close() error           { return nil }
-
-func (p *cliProto) serve(c *conn) {
-	s := p.srv
-	cs := &cliSession{
-		login:   func(user, password string) bool { return s.checkLogin(c.fault, user, password) },
-		version: s.opts.Version,
-	}
+func serveCLI(s *Server, c *conn) error {
+	cs := &cliSession{login: s.loginFor(c), version: s.opts.Version}
 	if s.opts.Reporting != nil {
 		cs.version = s.opts.Reporting.Version()
 	}
-	if err := runCLI(c, cs, s.opts.IdleTimeout); err != nil {
-		s.log.Debug("mailtest: cli session", "addr", s.addr, "err", err)
-	}
+	return runCLI(c, cs, s.opts.IdleTimeout)
 }
 
 // runCLI runs cs on nc until EXIT, an error or the connection's end; nil after EXIT.
 func runCLI(nc net.Conn, cs *cliSession, idle time.Duration) error {
-	lc := newLineConn(nc, cliMaxLine, idle)
-	for {
-		line, err := lc.readLine()
-		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				lc.write("-ERR: Line too long\r\n")
-			}
-			return err
-		}
-		reply, quit := cs.exec(line)
-		if err := lc.write(reply); err != nil {
-			return err
-		}
-		if quit {
-			return nil
-		}
-	}
+	return serveLines(nc, cs, cliMaxLine, idle, "-ERR: Line too long\r\n", nil)
 }
 
-// cliState is where a CLI session stands; each state has its prompt.
+// cliState is where a CLI session stands; each state has its prompt and its HELP.
 type cliState int
 
 const (
-	cliLogin    cliState = iota // "<login> "
-	cliPassword                 // "<password> ": the next line is the bare password
-	cliRoot                     // "<#> "
-	cliQueue                    // "<queue#> "
+	cliLogin    cliState = iota
+	cliPassword          // the next line is the bare password
+	cliRoot
+	cliQueue
 )
 
+// cliStates holds each state's prompt and the commands HELP lists in it (HELP is never
+// reached in cliPassword, where every line is a password).
+var cliStates = [...]struct{ prompt, help string }{
+	cliLogin:    {"<login> ", "HELP\r\nGET VERSION\r\nUSER <name>\r\nEXIT\r\n"},
+	cliPassword: {"<password> ", ""},
+	cliRoot:     {"<#> ", "HELP\r\nGET VERSION\r\nENTER QUEUE\r\nEXIT\r\n"},
+	cliQueue:    {"<queue#> ", "HELP\r\nLIST\r\nBACK\r\nEXIT\r\n"},
+}
+
 // cliSession is the CLI state machine, free of I/O: exec takes a line and returns the
-// whole reply, prompt included, and whether to close after it.
+// whole reply, prompt included, and whether to close after it (lineQuit).
 type cliSession struct {
 	login   func(user, password string) bool
 	version string
@@ -101,17 +79,7 @@ type cliSession struct {
 	failures int
 }
 
-func (cs *cliSession) prompt() string {
-	switch cs.state {
-	case cliPassword:
-		return "<password> "
-	case cliRoot:
-		return "<#> "
-	case cliQueue:
-		return "<queue#> "
-	}
-	return "<login> "
-}
+func (cs *cliSession) prompt() string { return cliStates[cs.state].prompt }
 
 // parseCLI splits a line into its command words, upper-cased (at most two: "GET VERSION",
 // "ENTER QUEUE", "USER"), and the argument that follows them, as typed.
@@ -131,57 +99,47 @@ func parseCLI(line string) (cmd, arg string) {
 	return cmd, strings.Join(fields[1:], " ")
 }
 
-func (cs *cliSession) exec(line string) (string, bool) {
+func (cs *cliSession) exec(line string) (string, lineNext) {
 	const ok = "+OK: command successful\r\n"
 	if cs.state == cliPassword {
 		user := cs.user
 		cs.user = ""
 		if cs.login(user, line) {
 			cs.state = cliRoot
-			return "+OK: Authentication successful\r\n" + cs.prompt(), false
+			return "+OK: Authentication successful\r\n" + cs.prompt(), lineContinue
 		}
 		cs.state = cliLogin
 		cs.failures++
 		if cs.failures >= cliMaxAuthFail {
-			return "-ERR: Authentication failed\r\n", true
+			return "-ERR: Authentication failed\r\n", lineQuit
 		}
-		return "-ERR: Authentication failed\r\n" + cs.prompt(), false
+		return "-ERR: Authentication failed\r\n" + cs.prompt(), lineContinue
 	}
 
 	cmd, arg := parseCLI(line)
 	switch {
 	case cmd == "":
-		return cs.prompt(), false
+		return cs.prompt(), lineContinue
 	case cmd == "EXIT" || cmd == "QUIT":
-		return "+OK: have a nice day\r\n", true
+		return "+OK: have a nice day\r\n", lineQuit
 	case cmd == "HELP":
-		return cs.help() + ok + cs.prompt(), false
+		return cliStates[cs.state].help + ok + cs.prompt(), lineContinue
 	case cmd == "GET VERSION" && arg == "":
-		return cs.version + "|Linux|x86_64\r\n" + ok + cs.prompt(), false
+		return cs.version + "|Linux|x86_64\r\n" + ok + cs.prompt(), lineContinue
 	case cmd == "USER" && cs.state == cliLogin:
 		if arg == "" || strings.Contains(arg, " ") {
-			return "-ERR: Invalid parameters\r\n" + cs.prompt(), false
+			return "-ERR: Invalid parameters\r\n" + cs.prompt(), lineContinue
 		}
 		cs.user, cs.state = arg, cliPassword
-		return cs.prompt(), false
+		return cs.prompt(), lineContinue
 	case cmd == "ENTER QUEUE" && arg == "" && cs.state == cliRoot:
 		cs.state = cliQueue
-		return ok + cs.prompt(), false
+		return ok + cs.prompt(), lineContinue
 	case cmd == "LIST" && arg == "" && cs.state == cliQueue:
-		return "The queue is empty\r\n" + ok + cs.prompt(), false
+		return "The queue is empty\r\n" + ok + cs.prompt(), lineContinue
 	case cmd == "BACK" && arg == "" && cs.state == cliQueue:
 		cs.state = cliRoot
-		return ok + cs.prompt(), false
+		return ok + cs.prompt(), lineContinue
 	}
-	return "-ERR: Invalid command\r\n" + cs.prompt(), false
-}
-
-func (cs *cliSession) help() string {
-	switch cs.state {
-	case cliRoot:
-		return "HELP\r\nGET VERSION\r\nENTER QUEUE\r\nEXIT\r\n"
-	case cliQueue:
-		return "HELP\r\nLIST\r\nBACK\r\nEXIT\r\n"
-	}
-	return "HELP\r\nGET VERSION\r\nUSER <name>\r\nEXIT\r\n"
+	return "-ERR: Invalid command\r\n" + cs.prompt(), lineContinue
 }

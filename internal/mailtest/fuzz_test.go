@@ -65,10 +65,10 @@ func FuzzPOP3(f *testing.F) {
 			if !strings.HasSuffix(reply, "\r\n") {
 				t.Fatalf("reply to %q is not CRLF-terminated: %q", line, reply)
 			}
-			if next == pop3Quit {
+			if next == lineQuit {
 				break
 			}
-			if next == pop3StartTLS && ps.stls {
+			if next == lineStartTLS && ps.stls {
 				t.Fatal("STLS still offered after it was used")
 			}
 		}
@@ -97,8 +97,8 @@ func FuzzCLI(f *testing.F) {
 		cs := &cliSession{login: login, version: "10.6.30"}
 		prompts := []string{"<login> ", "<password> ", "<#> ", "<queue#> "}
 		for _, line := range strings.Split(string(input), "\n") {
-			reply, quit := cs.exec(strings.TrimSuffix(line, "\r"))
-			if quit {
+			reply, next := cs.exec(strings.TrimSuffix(line, "\r"))
+			if next == lineQuit {
 				if !strings.HasSuffix(reply, "\r\n") {
 					t.Fatalf("closing reply to %q is not CRLF-terminated: %q", line, reply)
 				}

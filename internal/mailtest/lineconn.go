@@ -3,6 +3,7 @@ package mailtest
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -58,3 +59,91 @@ func (l *lineConn) write(s string) error {
 // buffered reports whether the client sent bytes that were read but not yet used; a
 // client must not pipeline bytes behind STARTTLS/STLS.
 func (l *lineConn) buffered() bool { return l.r.Buffered() > 0 }
+
+// lineNext says what a line session's connection does after a reply.
+type lineNext int
+
+const (
+	lineContinue lineNext = iota
+	lineQuit              // close the connection
+	lineStartTLS          // run the TLS handshake, then read commands again
+)
+
+// lineSession is the state machine of an in-tree line server (POP3, the CLI), free of I/O:
+// exec takes one command line and returns the whole reply, line ends and prompt included,
+// and what to do next.
+type lineSession interface {
+	exec(line string) (string, lineNext)
+}
+
+// serveLines runs ls on nc until it says quit (nil), an error or the connection's end: each
+// line, at most maxLine bytes and awaited at most idle, goes to ls and its reply goes back.
+// An over-long line is answered tooLong and ends the session. After a lineStartTLS reply,
+// upgrade (nil when ls never asks) gets the plain conn and whether the client already sent
+// bytes behind the command, and returns the TLS conn the session goes on over.
+func serveLines(nc net.Conn, ls lineSession, maxLine int, idle time.Duration, tooLong string, upgrade func(nc net.Conn, pipelined bool) (net.Conn, error)) error {
+	lc := newLineConn(nc, maxLine, idle)
+	for {
+		line, err := lc.readLine()
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				lc.write(tooLong)
+			}
+			return err
+		}
+		reply, next := ls.exec(line)
+		if err := lc.write(reply); err != nil {
+			return err
+		}
+		switch next {
+		case lineQuit:
+			return nil
+		case lineStartTLS:
+			if nc, err = upgrade(nc, lc.buffered()); err != nil {
+				return err
+			}
+			lc = newLineConn(nc, maxLine, idle)
+		}
+	}
+}
+
+// serverTLS runs the server side of a TLS handshake on nc within handshakeTimeout and
+// returns the TLS conn, its deadline cleared.
+func serverTLS(nc net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	tc := tls.Server(nc, cfg)
+	nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// inTreeProto is the protocol of an in-tree line server (POP3, the CLI): the greetings, and
+// the session each connection runs.
+type inTreeProto struct {
+	srv           *Server
+	name          string // for the log
+	greet         func(s *Server, c *conn) []byte
+	wrong, reject []byte
+	run           func(s *Server, c *conn) error
+}
+
+// startLines starts a fake of an in-tree line protocol: greet is what a healthy server
+// sends first, wrong and reject the FaultWrongBanner and FaultRejectBanner greetings, run
+// the session of one connection (serveLines underneath).
+func startLines(opts Options, name string, greet func(s *Server, c *conn) []byte, wrong, reject string, run func(s *Server, c *conn) error) (*Server, error) {
+	return newServer(opts, func(s *Server, _ net.Addr) (protocol, error) {
+		return &inTreeProto{srv: s, name: name, greet: greet, wrong: []byte(wrong), reject: []byte(reject), run: run}, nil
+	})
+}
+
+func (p *inTreeProto) greeting(c *conn) []byte { return p.greet(p.srv, c) }
+func (p *inTreeProto) wrongGreeting() []byte   { return p.wrong }
+func (p *inTreeProto) rejectGreeting() []byte  { return p.reject }
+func (p *inTreeProto) close() error            { return nil } // no library server behind
+func (p *inTreeProto) serve(c *conn) {
+	if err := p.run(p.srv, c); err != nil {
+		p.srv.log.Debug("mailtest: "+p.name+" session", "addr", p.srv.addr, "err", err)
+	}
+}

@@ -2,7 +2,6 @@ package mailtest
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -25,86 +24,42 @@ const (
 // the connection. Faults: wrong banner "+OK Dovecot ready."; reject banner
 // "-ERR Service not available"; reject auth "-ERR [AUTH] Authentication failed".
 func StartPOP3(opts Options) (*Server, error) {
-	return newServer(opts, func(s *Server, _ net.Addr) (protocol, error) {
-		return &pop3Proto{srv: s}, nil
-	})
+	return startLines(opts, "pop3", greetPOP3, "+OK Dovecot ready.\r\n", "-ERR Service not available\r\n", servePOP3)
 }
 
-type pop3Proto struct{ srv *Server }
-
-func (p *pop3Proto) greeting(c *conn) []byte {
-	host := p.srv.opts.Hostname
+func greetPOP3(s *Server, c *conn) []byte {
+	host := s.opts.Hostname
 	return fmt.Appendf(nil, "+OK AXIGEN POP3 server on %s ready <%d.%d@%s>\r\n", host, c.id, time.Now().Unix(), host)
 }
 
-func (p *pop3Proto) wrongGreeting() []byte  { return []byte("+OK Dovecot ready.\r\n") }
-func (p *pop3Proto) rejectGreeting() []byte { return []byte("-ERR Service not available\r\n") }
-func (p *pop3Proto) close() error           { return nil }
-
-func (p *pop3Proto) serve(c *conn) {
-	s := p.srv
-	ps := &pop3Session{
-		login: func(user, password string) bool { return s.checkLogin(c.fault, user, password) },
-		stls:  s.opts.TLS == TLSStartTLS,
-	}
+func servePOP3(s *Server, c *conn) error {
+	ps := &pop3Session{login: s.loginFor(c), stls: s.opts.TLS == TLSStartTLS}
 	var cfg *tls.Config
 	if ps.stls {
 		cfg = s.opts.Cert.ServerTLSConfig()
 	}
-	err := runPOP3(c, ps, cfg, c.fault == FaultStallTLS, s.opts.IdleTimeout)
-	if err != nil {
-		s.log.Debug("mailtest: pop3 session", "addr", s.addr, "err", err)
-	}
+	return runPOP3(c, ps, cfg, c.fault == FaultStallTLS, s.opts.IdleTimeout)
 }
 
 // runPOP3 runs ps on nc until QUIT, an error or the connection's end. stall makes STLS
 // answer +OK and then never complete the handshake. It returns the error that ended the
 // session, nil after QUIT.
 func runPOP3(nc net.Conn, ps *pop3Session, cfg *tls.Config, stall bool, idle time.Duration) error {
-	lc := newLineConn(nc, pop3MaxLine, idle)
-	for {
-		line, err := lc.readLine()
+	return serveLines(nc, ps, pop3MaxLine, idle, "-ERR Line too long\r\n", func(nc net.Conn, pipelined bool) (net.Conn, error) {
+		if pipelined {
+			return nil, fmt.Errorf("pop3: client sent data behind STLS")
+		}
+		if stall {
+			drain(nc)
+			return nil, fmt.Errorf("pop3: STLS stalled by fault")
+		}
+		tc, err := serverTLS(nc, cfg)
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				lc.write("-ERR Line too long\r\n")
-			}
-			return err
+			return nil, fmt.Errorf("pop3: STLS handshake: %w", err)
 		}
-		reply, next := ps.exec(line)
-		if err := lc.write(reply); err != nil {
-			return err
-		}
-		switch next {
-		case pop3Quit:
-			return nil
-		case pop3StartTLS:
-			if lc.buffered() {
-				return fmt.Errorf("pop3: client sent data behind STLS")
-			}
-			if stall {
-				drain(nc)
-				return fmt.Errorf("pop3: STLS stalled by fault")
-			}
-			tc := tls.Server(nc, cfg)
-			nc.SetDeadline(time.Now().Add(handshakeTimeout))
-			if err := tc.Handshake(); err != nil {
-				return fmt.Errorf("pop3: STLS handshake: %w", err)
-			}
-			nc.SetDeadline(time.Time{})
-			nc = tc
-			lc = newLineConn(nc, pop3MaxLine, idle)
-		}
-	}
+		return tc, nil
+	})
 }
-
-// pop3Next says what the connection does after a reply.
-type pop3Next int
-
-const (
-	pop3Continue pop3Next = iota
-	pop3Quit              // close the connection
-	pop3StartTLS          // run the TLS handshake, then read commands again
-)
 
 // pop3Session is the POP3 state machine, free of I/O: exec takes a command line and
 // returns the full reply (CRLF included) and what to do next.
@@ -125,7 +80,7 @@ func parsePOP3(line string) (keyword, arg string) {
 	return strings.ToUpper(keyword), arg
 }
 
-func (ps *pop3Session) exec(line string) (string, pop3Next) {
+func (ps *pop3Session) exec(line string) (string, lineNext) {
 	const (
 		notNow  = "-ERR Command not permitted in this state\r\n"
 		signOff = "+OK AXIGEN POP3 server signing off\r\n"
@@ -133,71 +88,71 @@ func (ps *pop3Session) exec(line string) (string, pop3Next) {
 	keyword, arg := parsePOP3(line)
 	switch keyword {
 	case "QUIT":
-		return signOff, pop3Quit
+		return signOff, lineQuit
 	case "NOOP":
-		return "+OK\r\n", pop3Continue
+		return "+OK\r\n", lineContinue
 	case "CAPA":
 		caps := "+OK Capability list follows\r\nUSER\r\n"
 		if ps.stls && !ps.authed {
 			caps += "STLS\r\n"
 		}
-		return caps + "IMPLEMENTATION AXIGEN\r\n.\r\n", pop3Continue
+		return caps + "IMPLEMENTATION AXIGEN\r\n.\r\n", lineContinue
 	}
 	if ps.authed {
 		switch keyword {
 		case "STAT":
-			return "+OK 0 0\r\n", pop3Continue
+			return "+OK 0 0\r\n", lineContinue
 		case "LIST":
 			if arg != "" {
-				return "-ERR No such message\r\n", pop3Continue
+				return "-ERR No such message\r\n", lineContinue
 			}
-			return "+OK 0 messages (0 octets)\r\n.\r\n", pop3Continue
+			return "+OK 0 messages (0 octets)\r\n.\r\n", lineContinue
 		case "UIDL":
 			if arg != "" {
-				return "-ERR No such message\r\n", pop3Continue
+				return "-ERR No such message\r\n", lineContinue
 			}
-			return "+OK\r\n.\r\n", pop3Continue
+			return "+OK\r\n.\r\n", lineContinue
 		case "RETR", "DELE", "TOP":
-			return "-ERR No such message\r\n", pop3Continue
+			return "-ERR No such message\r\n", lineContinue
 		case "RSET":
-			return "+OK\r\n", pop3Continue
+			return "+OK\r\n", lineContinue
 		case "USER", "PASS", "STLS":
-			return notNow, pop3Continue
+			return notNow, lineContinue
 		}
-		return "-ERR Unknown command\r\n", pop3Continue
+		return "-ERR Unknown command\r\n", lineContinue
 	}
 	switch keyword {
 	case "STLS":
 		if !ps.stls {
-			return "-ERR STLS not available\r\n", pop3Continue
+			return "-ERR STLS not available\r\n", lineContinue
 		}
 		ps.stls = false
 		ps.user, ps.haveUser = "", false
-		return "+OK Begin TLS negotiation\r\n", pop3StartTLS
+		return "+OK Begin TLS negotiation\r\n", lineStartTLS
 	case "USER":
 		if arg == "" {
-			return "-ERR Missing user name\r\n", pop3Continue
+			return "-ERR Missing user name\r\n", lineContinue
 		}
 		ps.user, ps.haveUser = arg, true
-		return "+OK User accepted, send PASS\r\n", pop3Continue
+		return "+OK User accepted, send PASS\r\n", lineContinue
 	case "PASS":
 		if !ps.haveUser {
-			return "-ERR USER first\r\n", pop3Continue
+			return "-ERR USER first\r\n", lineContinue
 		}
 		user := ps.user
 		ps.user, ps.haveUser = "", false
 		if ps.login(user, arg) {
 			ps.authed = true
 			ps.stls = false
-			return "+OK Mailbox locked and ready\r\n", pop3Continue
+			return "+OK Mailbox locked and ready\r\n", lineContinue
 		}
 		ps.failures++
 		if ps.failures >= pop3MaxAuthFail {
-			return "-ERR [AUTH] Authentication failed, closing\r\n", pop3Quit
+			return "-ERR [AUTH] Authentication failed, closing\r\n", lineQuit
 		}
-		return "-ERR [AUTH] Authentication failed\r\n", pop3Continue
+		return "-ERR [AUTH] Authentication failed\r\n", lineContinue
 	case "STAT", "LIST", "UIDL", "RETR", "DELE", "TOP", "RSET":
-		return notNow, pop3Continue
+		return notNow, lineContinue
 	}
-	return "-ERR Unknown command\r\n", pop3Continue
+	return "-ERR Unknown command\r\n", lineContinue
 }

@@ -246,13 +246,11 @@ func (s *Server) handle(raw net.Conn, set settings) {
 		drain(raw) // swallows the ClientHello, answers nothing
 		return
 	case s.tls != nil:
-		tc := tls.Server(raw, s.tls)
-		raw.SetDeadline(time.Now().Add(handshakeTimeout))
-		if err := tc.Handshake(); err != nil {
+		tc, err := serverTLS(raw, s.tls)
+		if err != nil {
 			s.log.Debug("mailtest: tls handshake", "addr", s.addr, "err", err)
 			return
 		}
-		raw.SetDeadline(time.Time{})
 		nc = tc
 	}
 	c := &conn{Conn: nc, id: set.id, fault: set.fault, srv: s, done: make(chan struct{})}

@@ -84,6 +84,11 @@ func (s *Server) addMessage(m Message) {
 	}
 }
 
+// loginFor is checkLogin for the connection c, as the in-tree sessions take it.
+func (s *Server) loginFor(c *conn) func(user, password string) bool {
+	return func(user, password string) bool { return s.checkLogin(c.fault, user, password) }
+}
+
 // checkLogin reports whether user may log in with password on a connection accepted
 // under fault.
 func (s *Server) checkLogin(fault Fault, user, password string) bool {
