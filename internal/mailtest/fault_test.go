@@ -120,122 +120,100 @@ func TestLineFaults(t *testing.T) {
 				}
 			}
 
-			t.Run("none", func(t *testing.T) {
+			// greeted dials and reads the healthy greeting.
+			greeted := func(t *testing.T) *client {
+				t.Helper()
 				c := dial(t, s.Addr())
 				p.greet(c)
+				return c
+			}
+			// answers sends the harmless command on c and checks the start of the reply.
+			answers := func(t *testing.T, c *client, after string) {
+				t.Helper()
 				c.send(p.command)
 				if l := c.line(); !strings.HasPrefix(l, p.reply) {
-					t.Fatalf("%q answered %q", p.command, l)
+					t.Fatalf("%s%q answered %q", after, p.command, l)
 				}
-			})
+			}
+
+			t.Run("none", func(t *testing.T) { answers(t, greeted(t), "") })
 			t.Run("refuse", func(t *testing.T) {
-				held := dial(t, s.Addr()) // an open connection survives the fault
-				p.greet(held)
+				held := greeted(t) // an open connection survives the fault
 				set(FaultRefuse)
 				_, err := net.DialTimeout("tcp", s.Addr(), ioTimeout)
 				if !errors.Is(err, syscall.ECONNREFUSED) {
 					t.Fatalf("dial under refuse: %v, want ECONNREFUSED", err)
 				}
-				held.send(p.command)
-				if l := held.line(); !strings.HasPrefix(l, p.reply) {
-					t.Fatalf("held connection answered %q", l)
-				}
+				answers(t, held, "on the held connection ")
 				set(FaultNone)
-				p.greet(dial(t, s.Addr()))
+				greeted(t)
 			})
-			t.Run("hang", func(t *testing.T) {
-				set(FaultHang)
-				defer set(FaultNone)
-				c := dial(t, s.Addr())
-				c.send(p.command)
-				c.silent()
-			})
-			t.Run("slow_banner", func(t *testing.T) {
-				defer set(FaultNone)
-				set(FaultSlowBanner)
-				s.SetSlowDelay(time.Hour)
-				dial(t, s.Addr()).silent()
-				s.SetSlowDelay(time.Millisecond)
-				c := dial(t, s.Addr())
-				p.greet(c)
-				c.send(p.command)
-				if l := c.line(); !strings.HasPrefix(l, p.reply) {
-					t.Fatalf("after a slow banner %q answered %q", p.command, l)
-				}
-			})
-			t.Run("wrong_banner", func(t *testing.T) {
-				set(FaultWrongBanner)
-				defer set(FaultNone)
-				c := dial(t, s.Addr())
-				c.expect(p.wrong)
-				c.send(p.command)
-				if l := c.line(); !strings.HasPrefix(l, p.reply) {
-					t.Fatalf("after a wrong banner %q answered %q", p.command, l)
-				}
-			})
-			t.Run("reject_banner", func(t *testing.T) {
-				set(FaultRejectBanner)
-				defer set(FaultNone)
-				c := dial(t, s.Addr())
-				c.expect(p.reject)
-				c.closed()
-			})
-			t.Run("reject_auth", func(t *testing.T) {
-				set(FaultRejectAuth)
-				defer set(FaultNone)
-				c := dial(t, s.Addr())
-				p.greet(c)
-				p.authFail(t, c)
-			})
-			t.Run("drop", func(t *testing.T) {
-				set(FaultDrop)
-				defer set(FaultNone)
-				c := dial(t, s.Addr())
-				p.greet(c)
-				c.send(p.command)
-				c.closed()
-			})
-			t.Run("stall_tls", func(t *testing.T) {
-				set(FaultStallTLS)
-				defer set(FaultNone)
-				c := dial(t, s.Addr())
-				p.greet(c)
-				if p.startTLS == nil { // nothing to stall: the listener behaves normally
+			for _, f := range []struct {
+				fault Fault
+				check func(t *testing.T)
+			}{
+				{FaultHang, func(t *testing.T) {
+					c := dial(t, s.Addr())
 					c.send(p.command)
-					if l := c.line(); !strings.HasPrefix(l, p.reply) {
-						t.Fatalf("%q answered %q", p.command, l)
+					c.silent()
+				}},
+				{FaultSlowBanner, func(t *testing.T) {
+					s.SetSlowDelay(time.Hour)
+					dial(t, s.Addr()).silent()
+					s.SetSlowDelay(time.Millisecond)
+					answers(t, greeted(t), "after a slow banner ")
+				}},
+				{FaultWrongBanner, func(t *testing.T) {
+					c := dial(t, s.Addr())
+					c.expect(p.wrong)
+					answers(t, c, "after a wrong banner ")
+				}},
+				{FaultRejectBanner, func(t *testing.T) {
+					c := dial(t, s.Addr())
+					c.expect(p.reject)
+					c.closed()
+				}},
+				{FaultRejectAuth, func(t *testing.T) { p.authFail(t, greeted(t)) }},
+				{FaultDrop, func(t *testing.T) {
+					c := greeted(t)
+					c.send(p.command)
+					c.closed()
+				}},
+				{FaultStallTLS, func(t *testing.T) {
+					c := greeted(t)
+					if p.startTLS == nil { // nothing to stall: the listener behaves normally
+						answers(t, c, "")
+						return
 					}
-					return
-				}
-				p.startTLS(c)
-				expectStalledHandshake(t, c.nc, certs)
-			})
-			t.Run("huge_line", func(t *testing.T) {
-				set(FaultHugeLine)
-				defer set(FaultNone)
-				c := dial(t, s.Addr())
-				expectHugeLine(t, c)
-			})
-			t.Run("trickle", func(t *testing.T) {
-				defer set(FaultNone)
-				set(FaultTrickle)
-				s.SetTrickleInterval(time.Hour)
-				c := dial(t, s.Addr())
-				first, err := c.r.ReadByte()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if c.r.Buffered() != 0 {
-					t.Fatalf("first read gave %d bytes, want 1", 1+c.r.Buffered())
-				}
-				c.silent()
-				s.SetTrickleInterval(time.Microsecond)
-				c = dial(t, s.Addr())
-				if b, _ := c.r.Peek(1); len(b) != 1 || b[0] != first {
-					t.Fatalf("trickled banner starts %q, first trickle byte was %q", b, first)
-				}
-				p.greet(c)
-			})
+					p.startTLS(c)
+					expectStalledHandshake(t, c.nc, certs)
+				}},
+				{FaultHugeLine, func(t *testing.T) { expectHugeLine(t, dial(t, s.Addr())) }},
+				{FaultTrickle, func(t *testing.T) {
+					s.SetTrickleInterval(time.Hour)
+					c := dial(t, s.Addr())
+					first, err := c.r.ReadByte()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if c.r.Buffered() != 0 {
+						t.Fatalf("first read gave %d bytes, want 1", 1+c.r.Buffered())
+					}
+					c.silent()
+					s.SetTrickleInterval(time.Microsecond)
+					c = dial(t, s.Addr())
+					if b, _ := c.r.Peek(1); len(b) != 1 || b[0] != first {
+						t.Fatalf("trickled banner starts %q, first trickle byte was %q", b, first)
+					}
+					p.greet(c)
+				}},
+			} {
+				t.Run(string(f.fault), func(t *testing.T) {
+					set(f.fault)
+					defer set(FaultNone)
+					f.check(t)
+				})
+			}
 		})
 	}
 }
@@ -303,84 +281,74 @@ func TestHTTPFaults(t *testing.T) {
 	cl := testHTTPClient(t)
 	url := "http://" + s.Addr() + "/"
 
-	t.Run("wrong_banner", func(t *testing.T) {
-		s.SetFault(FaultWrongBanner)
-		defer s.SetFault(FaultNone)
-		resp, body := httpGet(t, cl, url)
-		if resp.StatusCode != 200 || resp.Header.Get("Server") != "nginx/1.22.1" || strings.Contains(body, "Axigen") {
-			t.Fatalf("%d %q %q", resp.StatusCode, resp.Header.Get("Server"), body)
-		}
-	})
-	t.Run("reject_banner", func(t *testing.T) {
-		s.SetFault(FaultRejectBanner)
-		defer s.SetFault(FaultNone)
-		resp, _ := httpGet(t, cl, url)
-		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Server") != WebMailServer {
-			t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Server"))
-		}
-	})
-	t.Run("reject_auth is none", func(t *testing.T) {
-		s.SetFault(FaultRejectAuth)
-		defer s.SetFault(FaultNone)
+	// ok: a plain request gets the page.
+	ok := func(t *testing.T) {
 		if resp, _ := httpGet(t, cl, url); resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-	})
-	t.Run("hang", func(t *testing.T) {
-		s.SetFault(FaultHang)
-		defer s.SetFault(FaultNone)
+	}
+	// ask sends the request on a new connection.
+	ask := func(t *testing.T) *client {
 		c := dial(t, s.Addr())
 		c.send(request)
-		c.silent()
-	})
-	t.Run("slow_banner", func(t *testing.T) {
-		s.SetFault(FaultSlowBanner)
-		defer s.SetFault(FaultNone)
-		s.SetSlowDelay(time.Hour)
-		c := dial(t, s.Addr())
-		c.send(request)
-		c.silent()
-		s.SetSlowDelay(time.Millisecond)
-		if resp, _ := httpGet(t, cl, url); resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
+		return c
+	}
+	for _, c := range []struct {
+		fault Fault
+		name  string // the fault's when empty
+		check func(t *testing.T)
+	}{
+		{FaultWrongBanner, "", func(t *testing.T) {
+			resp, body := httpGet(t, cl, url)
+			if resp.StatusCode != 200 || resp.Header.Get("Server") != "nginx/1.22.1" || strings.Contains(body, "Axigen") {
+				t.Fatalf("%d %q %q", resp.StatusCode, resp.Header.Get("Server"), body)
+			}
+		}},
+		{FaultRejectBanner, "", func(t *testing.T) {
+			resp, _ := httpGet(t, cl, url)
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Server") != WebMailServer {
+				t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Server"))
+			}
+		}},
+		{FaultRejectAuth, "reject_auth is none", ok},
+		{FaultHang, "", func(t *testing.T) { ask(t).silent() }},
+		{FaultSlowBanner, "", func(t *testing.T) {
+			s.SetSlowDelay(time.Hour)
+			ask(t).silent()
+			s.SetSlowDelay(time.Millisecond)
+			ok(t)
+		}},
+		{FaultDrop, "", func(t *testing.T) { ask(t).closed() }},
+		{FaultHugeLine, "", func(t *testing.T) { expectHugeLine(t, dial(t, s.Addr())) }},
+		{FaultTrickle, "", func(t *testing.T) {
+			s.SetTrickleInterval(time.Hour)
+			c := ask(t)
+			c.exact("H")
+			c.silent()
+			s.SetTrickleInterval(time.Microsecond)
+			resp, body := httpGet(t, cl, url)
+			if resp.StatusCode != 200 || body != WebMailPage {
+				t.Fatalf("trickled response: %d %q", resp.StatusCode, body)
+			}
+		}},
+		{FaultRefuse, "", func(t *testing.T) {
+			if _, err := net.DialTimeout("tcp", s.Addr(), ioTimeout); !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("dial: %v", err)
+			}
+			s.SetFault(FaultNone)
+			ok(t)
+		}},
+	} {
+		name := c.name
+		if name == "" {
+			name = string(c.fault)
 		}
-	})
-	t.Run("drop", func(t *testing.T) {
-		s.SetFault(FaultDrop)
-		defer s.SetFault(FaultNone)
-		c := dial(t, s.Addr())
-		c.send(request)
-		c.closed()
-	})
-	t.Run("huge_line", func(t *testing.T) {
-		s.SetFault(FaultHugeLine)
-		defer s.SetFault(FaultNone)
-		expectHugeLine(t, dial(t, s.Addr()))
-	})
-	t.Run("trickle", func(t *testing.T) {
-		s.SetFault(FaultTrickle)
-		defer s.SetFault(FaultNone)
-		s.SetTrickleInterval(time.Hour)
-		c := dial(t, s.Addr())
-		c.send(request)
-		c.exact("H")
-		c.silent()
-		s.SetTrickleInterval(time.Microsecond)
-		resp, body := httpGet(t, cl, url)
-		if resp.StatusCode != 200 || body != WebMailPage {
-			t.Fatalf("trickled response: %d %q", resp.StatusCode, body)
-		}
-	})
-	t.Run("refuse", func(t *testing.T) {
-		s.SetFault(FaultRefuse)
-		if _, err := net.DialTimeout("tcp", s.Addr(), ioTimeout); !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Fatalf("dial: %v", err)
-		}
-		s.SetFault(FaultNone)
-		if resp, _ := httpGet(t, cl, url); resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
-	})
+		t.Run(name, func(t *testing.T) {
+			s.SetFault(c.fault)
+			defer s.SetFault(FaultNone)
+			c.check(t)
+		})
+	}
 }
 
 func TestFaultValues(t *testing.T) {
