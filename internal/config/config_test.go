@@ -52,12 +52,19 @@ func wantError(t *testing.T, file string) string {
 	return strings.Join(lines, "\n")
 }
 
-func TestLoadInvalidFiles(t *testing.T) {
-	files, err := filepath.Glob("testdata/invalid-*.yaml")
+// testdataFiles returns the files of testdata matching pattern, failing t when there is
+// none.
+func testdataFiles(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", pattern))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/invalid-*.yaml: %v", err)
+		t.Fatalf("no testdata/%s: %v", pattern, err)
 	}
-	for _, file := range files {
+	return files
+}
+
+func TestLoadInvalidFiles(t *testing.T) {
+	for _, file := range testdataFiles(t, "invalid-*.yaml") {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			want := wantError(t, file)
 			c, err := Load(file, testEnv(), nil)
@@ -81,11 +88,7 @@ func TestLoadInvalidFiles(t *testing.T) {
 }
 
 func TestLoadValidFiles(t *testing.T) {
-	files, err := filepath.Glob("testdata/valid-*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/valid-*.yaml: %v", err)
-	}
-	for _, file := range files {
+	for _, file := range testdataFiles(t, "valid-*.yaml") {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			c, err := Load(file, testEnv(), nil)
 			if err != nil {
@@ -114,11 +117,13 @@ func assertRoundTrip(t *testing.T, c *Config, env []string) {
 			}
 		}
 	}
-	file := filepath.Join(t.TempDir(), "redacted.yaml")
-	if err := os.WriteFile(file, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	again, err := Load(file, env, nil)
+	assertReloads(t, c, env, out)
+}
+
+// assertReloads checks that out, the Redacted output of c, loads back to c.
+func assertReloads(t *testing.T, c *Config, env []string, out []byte) {
+	t.Helper()
+	again, err := Load(writeConfig(t, string(out)), env, nil)
 	if err != nil {
 		t.Fatalf("Redacted output does not load: %v\n%s", err, out)
 	}

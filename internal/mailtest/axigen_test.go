@@ -106,12 +106,8 @@ func TestAxigenPartialClose(t *testing.T) {
 }
 
 func TestFaulter(t *testing.T) {
-	ax, err := StartAxigen(AxigenOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ax.Close()
-	f := Faulter{Axigen: ax}
+	f := startFaulter(t)
+	ax := f.Axigen
 	if got, want := strings.Join(f.Listeners(), ","), "smtp,imap,pop3,webmail,webadmin,cli"; got != want {
 		t.Fatalf("Listeners = %s, want %s", got, want)
 	}

@@ -45,6 +45,18 @@ func start(t *testing.T, startFn func(Options) (*Server, error), o Options) *Ser
 	return s
 }
 
+// startFaulter starts an Axigen of fakes with its default users, closed at the end of the
+// test, and returns its Faulter.
+func startFaulter(t *testing.T) Faulter {
+	t.Helper()
+	ax, err := StartAxigen(AxigenOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ax.Close() })
+	return Faulter{Axigen: ax}
+}
+
 func testCerts(t *testing.T) *Certs {
 	t.Helper()
 	c, err := NewCerts(t.TempDir(), "127.0.0.1", "mail.example.test")

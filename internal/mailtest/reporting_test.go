@@ -107,12 +107,8 @@ func TestCLIVersionFromReporting(t *testing.T) {
 }
 
 func TestFaulterSignals(t *testing.T) {
-	ax, err := StartAxigen(AxigenOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ax.Close()
-	f := Faulter{Axigen: ax}
+	f := startFaulter(t)
+	ax := f.Axigen
 	if f.Signal() != "" {
 		t.Fatalf("signal %q at start", f.Signal())
 	}
