@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,18 +9,13 @@ import (
 
 // runCheckConfig runs the command and returns its exit code, stdout and stderr.
 func runCheckConfig(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := checkConfigCommand(context.Background(), args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
+	return runSubcommand(checkConfigCommand, args...)
 }
 
 func writeCheckConfigFile(t *testing.T, text string) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "axprobe.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, file, text)
 	return file
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,11 +40,17 @@ func passwordFile(t *testing.T, pw string) string {
 
 func runProbeCommand(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code = probeCommand(context.Background(), args, &out, &errOut)
-	if strings.Contains(out.String()+errOut.String(), probeTestPassword) {
-		t.Errorf("output holds the password:\n%s\n%s", out.String(), errOut.String())
+	code, stdout, stderr = runSubcommand(probeCommand, args...)
+	if strings.Contains(stdout+stderr, probeTestPassword) {
+		t.Errorf("output holds the password:\n%s\n%s", stdout, stderr)
 	}
+	return code, stdout, stderr
+}
+
+// runSubcommand runs cmd with args and returns its exit code, stdout and stderr.
+func runSubcommand(cmd func(context.Context, []string, io.Writer, io.Writer) int, args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = cmd(context.Background(), args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/testkit"
 )
@@ -35,7 +36,7 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 	port := func(s *mailtest.Server) string { _, p, _ := net.SplitHostPort(s.Addr()); return p }
 	socket := filepath.Join(dir, "axprobe.sock")
 	configPath := filepath.Join(dir, "axprobe.yaml")
-	listen := freeAddr(t)
+	listen := itest.FreeAddr(t)
 	base := strings.NewReplacer("SOCK", socket, "LISTEN", listen, "SMTP", port(ax.SMTP), "IMAP", port(ax.IMAP), "CLI", port(ax.CLI)).Replace(`
 socket: SOCK
 http: { listen: "LISTEN" }
@@ -146,17 +147,6 @@ func writeFile(t *testing.T, path, text string) {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // metric scrapes addr's /metrics and returns the value of an unlabelled metric.

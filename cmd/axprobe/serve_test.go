@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/itest"
 )
 
 // TestBadWebConfigFailsBeforeListening: a web config file the web side cannot use fails
@@ -25,7 +26,7 @@ func TestBadWebConfigFailsBeforeListening(t *testing.T) {
 	configPath := filepath.Join(dir, "axprobe.yaml")
 	writeFile(t, configPath, `
 socket: `+socket+`
-http: { listen: "`+freeAddr(t)+`", web_config_file: "`+webConfig+`" }
+http: { listen: "`+itest.FreeAddr(t)+`", web_config_file: "`+webConfig+`" }
 targets:
   - name: axigen
     vip: 127.0.0.1

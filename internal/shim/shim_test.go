@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/axprobe/axprobe/internal/ipc"
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/testkit"
 )
 
@@ -85,18 +86,6 @@ func staleSocket(t *testing.T) string {
 // openPort listens on a loopback TCP port until the test ends and returns host:port.
 func openPort(t *testing.T) string {
 	return testkit.Listen(t, "tcp", "127.0.0.1:0", func(c net.Conn) { c.Close() })
-}
-
-// closedPort returns a loopback host:port nobody listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // writeFallback writes a fallback file beside socket for target "axigen": VIP 127.0.0.1,
@@ -196,7 +185,7 @@ func TestDaemonUnavailable(t *testing.T) {
 			if code, out, errOut := run(t, base...); code != 110 || !strings.Contains(out, "direct check: vip 127.0.0.1 is local") {
 				t.Errorf("direct mode, all local facts true: exit %d, stdout %q, stderr %q; want 110", code, out, errOut)
 			}
-			writeFallback(t, sock, "127.0.0.1", openPort(t), closedPort(t))
+			writeFallback(t, sock, "127.0.0.1", openPort(t), itest.FreeAddr(t))
 			if code, _, errOut := run(t, base...); code != 100 || !strings.Contains(errOut, "refused") {
 				t.Errorf("direct mode, a port closed: exit %d, stderr %q; want 100", code, errOut)
 			}

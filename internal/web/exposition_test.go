@@ -41,6 +41,20 @@ func normalised(t *testing.T, mfs map[string]*dto.MetricFamily) string {
 	return b.String()
 }
 
+// gatherByName gathers m's registry by family name.
+func gatherByName(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		gathered[mf.GetName()] = mf
+	}
+	return gathered
+}
+
 func parseText(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -77,14 +91,7 @@ func TestExpositionMatchesCollector(t *testing.T) {
 	tlsTrace.SetTLS(tlsState(time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)), true)
 	snap.Targets[0].Checks[0].Stats.Record(tlsTrace, nil)
 
-	mfs, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		gathered[mf.GetName()] = mf
-	}
+	gathered := gatherByName(t, m)
 	want := normalised(t, gathered)
 	if !strings.Contains(want, "axprobe_roundtrip_delivery_seconds_bucket") || !strings.Contains(want, "axprobe_tls_cert_expiry") {
 		t.Fatalf("the collector's output lacks the round trip or the certificate: the test exercises too little\n%s", want)

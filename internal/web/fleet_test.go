@@ -1,38 +1,19 @@
 package web
 
 import (
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // recordedNames returns the names a rule file records.
 func recordedNames(t *testing.T, path string) []string {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Groups []struct {
-			Rules []struct {
-				Record string `yaml:"record"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	var names []string
-	for _, g := range doc.Groups {
-		for _, r := range g.Rules {
-			if r.Record != "" {
-				names = append(names, r.Record)
-			}
+	for _, r := range readRules(t, path) {
+		if r.Record != "" {
+			names = append(names, r.Record)
 		}
 	}
 	return names

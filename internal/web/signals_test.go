@@ -1,13 +1,8 @@
 package web
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/axprobe/axprobe/internal/daemon"
 	"github.com/axprobe/axprobe/internal/probe"
@@ -41,26 +36,8 @@ func TestSignalMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mfs, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		gathered[mf.GetName()] = mf
-	}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
+	gathered := gatherByName(t, m)
+	text := get(t, s.Handler(), "/metrics").Body.String()
 	name := snap.Targets[0].Name
 	for _, want := range []string{
 		`axprobe_axigen_series{check="queue",series="queue_size",target="` + name + `"} 150`,
@@ -99,15 +76,7 @@ func TestPageShowsSignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	page := string(raw)
+	page := get(t, s.Handler(), "/").Body.String()
 	for _, want := range []string{
 		`<span class="version">Axigen 10.6.30</span>`,
 		`<span class="series">queue_size 150 (&#43;12.5/min), users_count{domain=&#34;example.com&#34;} 7</span>`,

@@ -284,17 +284,24 @@ func promqlMetricNames(expr string) []string {
 	return names
 }
 
-// dashboardExprs returns every "expr" string anywhere in a Grafana dashboard JSON file.
-func dashboardExprs(t *testing.T, path string) []string {
+// readDoc reads the file at path and decodes it into v with unmarshal (json.Unmarshal,
+// yaml.Unmarshal), failing the test otherwise.
+func readDoc(t *testing.T, path string, unmarshal func([]byte, any) error, v any) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	if err := unmarshal(raw, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+}
+
+// dashboardExprs returns every "expr" string anywhere in a Grafana dashboard JSON file.
+func dashboardExprs(t *testing.T, path string) []string {
+	t.Helper()
+	var doc any
+	readDoc(t, path, json.Unmarshal, &doc)
 	var exprs []string
 	var walk func(v any)
 	walk = func(v any) {
@@ -316,28 +323,36 @@ func dashboardExprs(t *testing.T, path string) []string {
 	return exprs
 }
 
+// promRule is one rule of a Prometheus rule file: a recording rule names what it records,
+// an alerting rule its alert.
+type promRule struct {
+	Record string `yaml:"record"`
+	Alert  string `yaml:"alert"`
+	Expr   string `yaml:"expr"`
+}
+
+// readRules returns every rule of a Prometheus rule file, group after group.
+func readRules(t *testing.T, path string) []promRule {
+	t.Helper()
+	var doc struct {
+		Groups []struct {
+			Rules []promRule `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	readDoc(t, path, yaml.Unmarshal, &doc)
+	var rules []promRule
+	for _, g := range doc.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	return rules
+}
+
 // alertExprs returns the expr of every rule in a Prometheus rule file.
 func alertExprs(t *testing.T, path string) []string {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Groups []struct {
-			Rules []struct {
-				Expr string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	var exprs []string
-	for _, g := range doc.Groups {
-		for _, r := range g.Rules {
-			exprs = append(exprs, r.Expr)
-		}
+	for _, r := range readRules(t, path) {
+		exprs = append(exprs, r.Expr)
 	}
 	return exprs
 }
