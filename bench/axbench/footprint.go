@@ -119,7 +119,7 @@ Flags:
 		return err
 	}
 
-	fmt.Fprintln(stdout, "| process | probes run (ok + failed) | CPU time | CPU, % of one core | CPU per probe | RSS mean | RSS max | threads | fds | RSS start → end |")
+	fmt.Fprintln(stdout, "| process | probes run (ok + failed) | CPU time | CPU, % of one core | CPU per probe | RSS mean | RSS max | threads | fds | RSS start → end | RSS anon + file (mean) |")
 	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	axProbes := fmt.Sprintf("%.0f", axAfter-axBefore)
 	if *axMetrics == "" {
@@ -161,6 +161,8 @@ type procTrack struct {
 	first, last procSample
 	n           int
 	rssSum      int64
+	anonSum     int64
+	fileSum     int64
 	rssMax      int64
 	threadsMax  int
 	fdsMax      int
@@ -179,6 +181,8 @@ func (t *procTrack) sample() error {
 	t.last = s
 	t.n++
 	t.rssSum += s.RSS
+	t.anonSum += s.Anon
+	t.fileSum += s.File
 	t.rssMax = max(t.rssMax, s.RSS)
 	t.threadsMax = max(t.threadsMax, s.Threads)
 	t.fdsMax = max(t.fdsMax, s.FDs)
@@ -193,8 +197,9 @@ func (t *procTrack) row(w io.Writer, probesLabel string, probes float64) {
 	if probes > 0 {
 		perProbe = fmt.Sprintf("%.2f ms", cpu.Seconds()*1e3/probes)
 	}
-	fmt.Fprintf(w, "| %s | %s | %.2f s | %.2f %% | %s | %.1f MiB | %.1f MiB | %d | %d | %.1f → %.1f MiB |\n",
+	fmt.Fprintf(w, "| %s | %s | %.2f s | %.2f %% | %s | %.1f MiB | %.1f MiB | %d | %d | %.1f → %.1f MiB | %.1f + %.1f MiB |\n",
 		t.name, probesLabel, cpu.Seconds(), 100*cpu.Seconds()/wall.Seconds(), perProbe,
 		float64(t.rssSum)/float64(t.n)/(1<<20), float64(t.rssMax)/(1<<20), t.threadsMax, t.fdsMax,
-		float64(t.first.RSS)/(1<<20), float64(t.last.RSS)/(1<<20))
+		float64(t.first.RSS)/(1<<20), float64(t.last.RSS)/(1<<20),
+		float64(t.anonSum)/float64(t.n)/(1<<20), float64(t.fileSum)/float64(t.n)/(1<<20))
 }

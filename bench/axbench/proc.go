@@ -22,6 +22,8 @@ type procSample struct {
 	At      time.Time
 	CPU     time.Duration // user + system time used so far
 	RSS     int64         // resident set, bytes (VmRSS)
+	Anon    int64         // its anonymous part: heap, stacks, runtime (RssAnon)
+	File    int64         // its file-backed part: mostly the executable's pages (RssFile)
 	HWM     int64         // peak resident set, bytes (VmHWM)
 	Threads int
 	FDs     int
@@ -43,6 +45,7 @@ func sampleProc(pid int) (procSample, error) {
 	}
 	st := parseStatus(status)
 	s.RSS, s.HWM, s.Threads = st["VmRSS"], st["VmHWM"], int(st["Threads"])
+	s.Anon, s.File = st["RssAnon"], st["RssFile"]
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		return s, err
