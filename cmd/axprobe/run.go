@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/axprobe/axprobe/internal/cmdline"
@@ -56,6 +58,7 @@ Flags:
 		fmt.Fprintf(stderr, "axprobe run: %v\n", err)
 		return 1
 	}
+	tuneGC(env)
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -69,6 +72,22 @@ Flags:
 		return 1
 	}
 	return 0
+}
+
+// daemonGCPercent is the daemon's GOGC. Its live heap is 2–3 MiB at a normal node's load,
+// under the Go runtime's minimum heap goal of 4 MiB at the default GOGC=100; at 50 the goal
+// follows the live heap, which keeps the resident set under 20 MiB for a few hundred
+// microseconds more of GC per second (docs/BENCHMARKS.md, "Memory").
+const daemonGCPercent = 50
+
+// tuneGC sets the daemon's GC target, unless the operator set GOGC in env: theirs wins.
+func tuneGC(env []string) {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOGC=") {
+			return
+		}
+	}
+	debug.SetGCPercent(daemonGCPercent)
 }
 
 // overrides are the flags that override config keys: flag name → config key.
