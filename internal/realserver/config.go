@@ -35,6 +35,19 @@ type layout struct {
 	IMAP, IMAPS, POP3, POP3S, SMTP, SMTPS, HTTP, HTTPS int // ports on 127.0.0.1
 }
 
+// loginService is one of Dovecot's login services: its protocol, and its plain and
+// implicit-TLS ports.
+type loginService struct {
+	Protocol   string
+	Plain, TLS int
+}
+
+// LoginServices lists Dovecot's login services, IMAP and POP3: dovecotConf renders one
+// block for each.
+func (l *layout) LoginServices() []loginService {
+	return []loginService{{"imap", l.IMAP, l.IMAPS}, {"pop3", l.POP3, l.POP3S}}
+}
+
 // configFile is a file rendered from a template over the layout.
 type configFile struct {
 	path string
@@ -97,29 +110,18 @@ userdb {
   driver = static
   args = uid={{.VmailUID}} gid={{.VmailUID}} home={{.MailRoot}}/%n
 }
-service imap-login {
+{{range .LoginServices}}service {{.Protocol}}-login {
   service_count = 0
   process_min_avail = 2
-  inet_listener imap {
-    port = {{.IMAP}}
+  inet_listener {{.Protocol}} {
+    port = {{.Plain}}
   }
-  inet_listener imaps {
-    port = {{.IMAPS}}
+  inet_listener {{.Protocol}}s {
+    port = {{.TLS}}
     ssl = yes
   }
 }
-service pop3-login {
-  service_count = 0
-  process_min_avail = 2
-  inet_listener pop3 {
-    port = {{.POP3}}
-  }
-  inet_listener pop3s {
-    port = {{.POP3S}}
-    ssl = yes
-  }
-}
-service auth {
+{{end}}service auth {
   unix_listener auth-postfix {
     mode = 0666
   }

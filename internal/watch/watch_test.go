@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // deadline bounds every wait for an event: generous, for a loaded CI machine. The events
@@ -62,9 +64,7 @@ func testProcessWatch(t *testing.T, pidfdOpen func(int, int) (int, error)) {
 	first := startSleep(t, pidfile)
 	changed, ch := signals()
 	p := &Process{PidFile: pidfile, Repoll: 20 * time.Millisecond, Changed: changed, pidfdOpen: pidfdOpen}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	stop := testkit.Run(t, "Process.Run", p.Run)
 
 	// The first sight of the process signals nothing; kill it only once the watcher waits
 	// for its exit, so that the kill is what wakes it.
@@ -77,16 +77,7 @@ func testProcessWatch(t *testing.T, pidfdOpen func(int, int) (int, error)) {
 	// A new process under a new pidfile: noticed by the re-read.
 	startSleep(t, pidfile)
 	waitSignal(t, ch, "a new process was started")
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	case <-time.After(deadline):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 }
 
 // waitFound waits until the watcher has found the process alive and waits for its exit.
@@ -173,9 +164,7 @@ func TestAddressesSignalsAddAndDelete(t *testing.T) {
 			return
 		}
 		changed, ch := signals()
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- w.run(ctx, changed) }()
+		stop := testkit.Run(t, "addresses run", func(ctx context.Context) error { return w.run(ctx, changed) })
 		for _, step := range [][]string{
 			{"link", "set", "lo", "up"},
 			{"addr", "add", "10.99.0.1/32", "dev", "lo"},
@@ -194,10 +183,7 @@ func TestAddressesSignalsAddAndDelete(t *testing.T) {
 				waitSignal(t, ch, fmt.Sprint(step))
 			}
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run = %v", err)
-		}
+		stop()
 	})
 }
 
@@ -264,9 +250,7 @@ func TestMountsSignalsMountAndUnmount(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed, ch := signals()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- m.run(ctx, 50*time.Millisecond, changed) }()
+	stop := testkit.Run(t, "mounts run", func(ctx context.Context) error { return m.run(ctx, 50*time.Millisecond, changed) })
 	mounted := false
 	t.Cleanup(func() {
 		if mounted {
@@ -291,13 +275,5 @@ func TestMountsSignalsMountAndUnmount(t *testing.T) {
 		}
 		waitSignal(t, ch, step)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Mounts = %v", err)
-		}
-	case <-time.After(deadline):
-		t.Fatal("Mounts did not return after cancel")
-	}
+	stop()
 }
