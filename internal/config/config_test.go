@@ -15,8 +15,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/axprobe/axprobe/internal/hostilefile"
 	"github.com/axprobe/axprobe/internal/secret"
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 // testEnv is the environment every testdata file is loaded with. AXPROBE_TEST_PASSWORD is
@@ -158,14 +158,10 @@ func TestDefaults(t *testing.T) {
 // TestNodeHealthDefaults: an empty node_health block turns the push on with the attribute
 // named after the target; without the block there is none.
 func TestNodeHealthDefaults(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "nh.yaml")
 	text := "targets:\n" +
 		"  - { name: mail-a, vip: 10.0.0.5, node_health: {}, checks: [{ name: smtp, protocol: smtp }] }\n" +
 		"  - { name: mail-b, vip: 10.0.0.6, checks: [{ name: smtp, protocol: smtp }] }\n"
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(file, nil, nil)
+	c, err := Load(testfile.Write(t, "nh.yaml", text), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,14 +187,11 @@ func TestCheckDefaultsByProtocol(t *testing.T) {
 		{"http", "", 80, false}, {"http", "implicit", 443, false},
 		{"cli", "", 7000, false},
 	} {
-		file := filepath.Join(t.TempDir(), "c.yaml")
 		yml := "targets: [{name: t, vip: 10.0.0.5, checks: [{name: c, protocol: " + tc.protocol
 		if tc.tls != "" {
 			yml += ", tls: " + tc.tls
 		}
-		if err := os.WriteFile(file, []byte(yml+"}]}]\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		file := testfile.Write(t, "c.yaml", yml+"}]}]\n")
 		c, err := Load(file, nil, nil)
 		if err != nil {
 			t.Errorf("%s/%s: %v", tc.protocol, tc.tls, err)
@@ -400,9 +393,9 @@ targets:
 // TestPasswordFileFIFODoesNotBlock: a password_file that is a FIFO fails Load at once,
 // naming the file, instead of blocking it.
 func TestPasswordFileFIFODoesNotBlock(t *testing.T) {
-	fifo := hostilefile.FIFO(t, "fifo")
+	fifo := testfile.FIFO(t, "fifo")
 	file := writeConfig(t, strings.Replace(trustBase, "protocol: smtp }", "protocol: smtp, auth: { username: probe, password_file: "+fifo+" } }", 1))
-	err := hostilefile.Within(t, "Load", func() error { _, err := Load(file, nil, nil); return err })
+	err := testfile.Within(t, "Load", func() error { _, err := Load(file, nil, nil); return err })
 	if err == nil || !strings.Contains(err.Error(), fifo+" is not a regular file") {
 		t.Errorf("error %v, want %q", err, fifo+" is not a regular file")
 	}
@@ -463,10 +456,7 @@ func TestExamples(t *testing.T) {
 		}
 	}
 
-	pwFile := filepath.Join(t.TempDir(), "probe.pw")
-	if err := os.WriteFile(pwFile, []byte("example-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pwFile := testfile.Write(t, "probe.pw", "example-password\n")
 	env := []string{"AXPROBE_PROBE_PASSWORD=example-password"}
 	for name, text := range examples {
 		t.Run(name, func(t *testing.T) {
@@ -509,11 +499,7 @@ func passwordFileFlags(t *testing.T, text []byte, pwFile string) map[string]any 
 
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "axprobe.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file
+	return testfile.Write(t, "axprobe.yaml", text)
 }
 
 // TestNodeNameDefaultsToHostname: one config file for every node; {node} is each node's

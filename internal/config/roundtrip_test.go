@@ -1,11 +1,11 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 func TestRoundTripDefaults(t *testing.T) {
@@ -40,14 +40,10 @@ func TestRoundTripTimeoutFollowsDeadline(t *testing.T) {
 		{"host: mx.example.com, imap_tls: starttls", 90 * time.Second, "mx.example.com", 143},
 		{"imap_host: 10.0.0.6, imap_port: 1143", 90 * time.Second, "10.0.0.6", 1143},
 	} {
-		file := filepath.Join(t.TempDir(), "c.yaml")
 		yml := "targets: [{name: t, vip: 10.0.0.5, checks: [{name: rt, protocol: roundtrip, " +
 			"mail_from: a@example.com, mail_to: b@example.com, " +
 			"auth: {username: b, password_env: AXPROBE_TEST_PASSWORD}, " + tc.extra + "}]}]\n"
-		if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		c, err := Load(file, testEnv(), nil)
+		c, err := Load(testfile.Write(t, "c.yaml", yml), testEnv(), nil)
 		if err != nil {
 			t.Errorf("%s: %v", tc.extra, err)
 			continue

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/axprobe/axprobe/internal/hostilefile"
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 const trustBase = `targets:
@@ -46,8 +46,8 @@ func TestConfigFileBounded(t *testing.T) {
 	if _, err := Load(big, nil, nil); err == nil || err.Error() != big+" is larger than 4194304 bytes" {
 		t.Errorf("an oversized file: %v", err)
 	}
-	for _, path := range []string{hostilefile.FIFO(t, "fifo.yaml"), "/dev/zero"} {
-		err := hostilefile.Within(t, "Load("+path+")", func() error { _, err := Load(path, nil, nil); return err })
+	for _, path := range []string{testfile.FIFO(t, "fifo.yaml"), "/dev/zero"} {
+		err := testfile.Within(t, "Load("+path+")", func() error { _, err := Load(path, nil, nil); return err })
 		if err == nil || err.Error() != path+" is not a regular file" {
 			t.Errorf("Load(%s) = %v", path, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/axprobe/axprobe/internal/hostilefile"
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 // TestStorageBackToBack: a Check that starts the moment the previous one returned must
@@ -33,11 +33,8 @@ func TestStorageBackToBack(t *testing.T) {
 // canary.
 func TestCanarySymlinkLeavesVictimUntouched(t *testing.T) {
 	dir := t.TempDir()
-	victim := filepath.Join(t.TempDir(), "shadow")
 	const secret = "root:$y$secret-hash:19000:0:99999:7:::\n"
-	if err := os.WriteFile(victim, []byte(secret), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	victim := testfile.Write(t, "shadow", secret)
 	if err := os.Symlink(victim, filepath.Join(dir, "canary")); err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +86,12 @@ func TestCanaryStaleFileReplaced(t *testing.T) {
 // generous deadline (it used to block for good on a FIFO).
 func checkProcessWithin(t *testing.T, pidfile string) error {
 	t.Helper()
-	return hostilefile.Within(t, "CheckProcess("+pidfile+")", func() error { _, err := CheckProcess(pidfile, ""); return err })
+	return testfile.Within(t, "CheckProcess("+pidfile+")", func() error { _, err := CheckProcess(pidfile, ""); return err })
 }
 
 // TestPidFileFIFO: a FIFO in the pidfile's place used to hang the process gate for good.
 func TestPidFileFIFO(t *testing.T) {
-	err := checkProcessWithin(t, hostilefile.FIFO(t, "axigen.pid"))
+	err := checkProcessWithin(t, testfile.FIFO(t, "axigen.pid"))
 	if err == nil || !strings.Contains(err.Error(), "not a regular file (a FIFO)") {
 		t.Errorf("CheckProcess(FIFO) = %v, want a not-a-regular-file error", err)
 	}
@@ -103,7 +100,7 @@ func TestPidFileFIFO(t *testing.T) {
 // TestPidFileHostileTargets: a pidfile linked to a device or to a secret file gives an
 // error that names the pidfile and quotes none of the content.
 func TestPidFileHostileTargets(t *testing.T) {
-	err := checkProcessWithin(t, hostilefile.Link(t, "zero.pid", "/dev/zero"))
+	err := checkProcessWithin(t, testfile.Link(t, "zero.pid", "/dev/zero"))
 	if err == nil || !strings.Contains(err.Error(), "not a regular file (a character device)") {
 		t.Errorf("CheckProcess(/dev/zero) = %v, want a not-a-regular-file error", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 // selfName is the base name of this test binary's executable.
@@ -23,11 +25,7 @@ func selfName(t *testing.T) string {
 
 func writePidFile(t *testing.T, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "axigen.pid")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testfile.Write(t, "axigen.pid", content)
 }
 
 // startSleep starts a `sleep` child that is killed and reaped when the test ends.

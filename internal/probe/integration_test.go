@@ -10,13 +10,13 @@ package probe
 import (
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/realserver"
 	"github.com/axprobe/axprobe/internal/secret"
 )
@@ -162,7 +162,7 @@ func realCases(s *realserver.Servers, realClosedPort string) []realCase {
 // phases recorded.
 func TestRealServers(t *testing.T) {
 	s := realserver.Start(t, realserver.Options{})
-	for _, tc := range realCases(s, realClosedPort(t)) {
+	for _, tc := range realCases(s, itest.FreeAddr(t)) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // failed logins each wait out Dovecot's 2 s auth_failure_delay
 			p, err := New(tc.spec)
@@ -354,20 +354,6 @@ func realSubsequence(want, got []string) bool {
 		}
 	}
 	return i == len(want)
-}
-
-// realClosedPort returns a loopback address where nothing listens (it did a moment ago).
-func realClosedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 func realMedian(ds []time.Duration) time.Duration {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 func TestLocalGatesConfig(t *testing.T) {
@@ -64,10 +66,7 @@ func TestProcessGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pidfile := filepath.Join(t.TempDir(), "axigen.pid")
-	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pidfile := testfile.Write(t, "axigen.pid", strconv.Itoa(os.Getpid()))
 	if err := runGate(t, Spec{Protocol: "process", PidFile: pidfile, ProcessName: filepath.Base(exe)}); err != nil {
 		t.Errorf("this process: %v", err)
 	}

@@ -91,12 +91,10 @@ func (p *Process) Kill(timeout time.Duration) error {
 }
 
 func (p *Process) waitExit(timeout time.Duration) error {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
 	select {
 	case <-p.done:
 		return nil
-	case <-timer.C:
+	case <-time.After(timeout):
 		return fmt.Errorf("%s (pid %d) still running after %s", p.Name, p.Pgid(), timeout)
 	}
 }

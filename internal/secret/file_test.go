@@ -1,23 +1,14 @@
 package secret
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/axprobe/axprobe/internal/hostilefile"
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 func TestReadFile(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	for _, c := range []struct{ content, want string }{
 		{"hunter2\n", "hunter2"},
 		{"hunter2\r\n", "hunter2"},
@@ -25,7 +16,7 @@ func TestReadFile(t *testing.T) {
 		{"two\nlines\n", "two\nlines"},
 		{strings.Repeat("x", MaxFileSize), strings.Repeat("x", MaxFileSize)},
 	} {
-		s, err := ReadFile(write("pw", c.content))
+		s, err := ReadFile(testfile.Write(t, "pw", c.content))
 		if err != nil || s.Reveal() != c.want {
 			t.Errorf("ReadFile(%.20q) = %.20q, %v; want %.20q", c.content, s.Reveal(), err, c.want)
 		}
@@ -35,7 +26,7 @@ func TestReadFile(t *testing.T) {
 		{"\n", "is empty"},
 		{strings.Repeat("s3cr3t", MaxFileSize), "larger than 4096 bytes"},
 	} {
-		_, err := ReadFile(write("bad", c.content))
+		_, err := ReadFile(testfile.Write(t, "bad", c.content))
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("ReadFile(%.20q) = %v, want an error containing %q and no content", c.content, err, c.want)
 		}
@@ -46,10 +37,10 @@ func TestReadFile(t *testing.T) {
 // out of memory and a FIFO hung past --timeout. Both, and a directory, end at once with
 // an error naming the path.
 func TestReadFileHostile(t *testing.T) {
-	fifo := hostilefile.FIFO(t, "fifo")
-	link := hostilefile.Link(t, "zero-link", "/dev/zero")
+	fifo := testfile.FIFO(t, "fifo")
+	link := testfile.Link(t, "zero-link", "/dev/zero")
 	for _, path := range []string{"/dev/zero", fifo, link, t.TempDir()} {
-		err := hostilefile.Within(t, "ReadFile("+path+")", func() error { _, err := ReadFile(path); return err })
+		err := testfile.Within(t, "ReadFile("+path+")", func() error { _, err := ReadFile(path); return err })
 		if err == nil || err.Error() != path+" is not a regular file" {
 			t.Errorf("ReadFile(%s) = %v, want %q", path, err, path+" is not a regular file")
 		}

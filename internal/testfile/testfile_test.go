@@ -1,4 +1,4 @@
-package hostilefile
+package testfile
 
 import (
 	"io/fs"
@@ -7,6 +7,9 @@ import (
 )
 
 func TestMakes(t *testing.T) {
+	if b, err := os.ReadFile(Write(t, "f", "content")); err != nil || string(b) != "content" {
+		t.Errorf("Write: %q, %v", b, err)
+	}
 	if fi, err := os.Lstat(FIFO(t, "fifo")); err != nil || fi.Mode().Type() != fs.ModeNamedPipe {
 		t.Errorf("FIFO: %v, %v", fi, err)
 	}

@@ -1,8 +1,9 @@
-// Package hostilefile is a test helper for the readers of files an operator names (password
-// files, the config file, pidfiles): it makes what a root daemon may find in a regular
-// file's place, a FIFO or a link to a device, and runs a read under a deadline, so a
-// reader that blocks fails its test instead of hanging it. See docs/SECURITY.md.
-package hostilefile
+// Package testfile makes the files the tests of the readers of operator-named files
+// (password files, the config file, pidfiles) hand them: a regular file, and what a root
+// daemon may find in its place, a FIFO or a link to a device; and it runs a read under a
+// deadline, so a reader that blocks fails its test instead of hanging it. See
+// docs/SECURITY.md and docs/TESTING.md.
+package testfile
 
 import (
 	"os"
@@ -15,6 +16,17 @@ import (
 // Deadline is how long Within waits: generous, since a reader that refuses a FIFO or a
 // device returns at once, and the test must not fail on a loaded machine.
 const Deadline = 20 * time.Second
+
+// Write makes a regular file called name holding content, mode 0600, in a new temporary
+// directory and returns its path.
+func Write(t testing.TB, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // FIFO makes a named pipe called name in a new temporary directory and returns its path.
 // Opening it for reading blocks until a writer comes, and none does.
