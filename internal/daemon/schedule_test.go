@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/axprobe/axprobe/internal/probe"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // probeCounter is an Observer that counts probe results, gates apart from checks.
@@ -35,56 +36,35 @@ func (c *probeCounter) ProbeDone(_, _ string, gate bool, _ *probe.Trace, _ error
 func (c *probeCounter) Transition(string, Transition) {}
 func (c *probeCounter) Published(*Snapshot)           {}
 
-// listener accepts loopback connections and keeps them open (a listener that never sends
-// a greeting: every IMAP probe against it hangs until its timeout), counting how many are
-// open at once.
-type listener struct {
-	net.Listener
+// hungListener accepts loopback connections and never answers (every IMAP probe against
+// it hangs until its timeout), counting how many are open at once.
+type hungListener struct {
+	addr          string
 	mu            sync.Mutex
 	open, maxOpen int
 	accepted      chan struct{}
-	conns         []net.Conn
 }
 
-func listen(t *testing.T) *listener {
+func listenHung(t *testing.T) *hungListener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &listener{Listener: ln, accepted: make(chan struct{}, 1024)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			l.mu.Lock()
-			l.conns = append(l.conns, c)
-			l.open++
-			l.maxOpen = max(l.maxOpen, l.open)
-			l.mu.Unlock()
-			go func() { // count the close: the probe gave up or was cancelled
-				_, _ = io.Copy(io.Discard, c)
-				l.mu.Lock()
-				l.open--
-				l.mu.Unlock()
-			}()
-			l.accepted <- struct{}{}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
+	l := &hungListener{accepted: make(chan struct{}, 1024)}
+	l.addr = testkit.Listen(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 		l.mu.Lock()
-		for _, c := range l.conns {
-			_ = c.Close()
-		}
+		l.open++
+		l.maxOpen = max(l.maxOpen, l.open)
 		l.mu.Unlock()
+		go func() { // counts the close: the probe gave up or was cancelled
+			_, _ = io.Copy(io.Discard, c)
+			l.mu.Lock()
+			l.open--
+			l.mu.Unlock()
+		}()
+		l.accepted <- struct{}{}
 	})
 	return l
 }
 
-func (l *listener) most() int {
+func (l *hungListener) most() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.maxOpen
@@ -100,15 +80,7 @@ func runCounted(t *testing.T, targets []TargetSpec, maxConcurrent int) (*Daemon,
 		t.Fatal(err)
 	}
 	d.noEvents = true
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testkit.Run(t, "Run", d.Run)
 	return d, obs
 }
 
@@ -116,20 +88,7 @@ func runCounted(t *testing.T, targets []TargetSpec, maxConcurrent int) (*Daemon,
 // workers, not on a goroutine each (46 KiB a target at 10,000 targets before,
 // docs/BENCHMARKS.md).
 func TestGoroutinesDoNotGrowWithChecks(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	addr := testkit.Listen(t, "tcp", "127.0.0.1:0", func(c net.Conn) { _ = c.Close() })
 	const perTarget, nTargets, pool = 4, 100, 4
 	var targets []TargetSpec
 	for i := range nTargets {
@@ -137,7 +96,7 @@ func TestGoroutinesDoNotGrowWithChecks(t *testing.T) {
 			Timeout: 30 * time.Second, Window: 5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
 		for c := range perTarget {
 			ts.Checks = append(ts.Checks, CheckSpec{Name: fmt.Sprintf("tcp%d", c), Weight: 1,
-				Probe: probe.Spec{Protocol: "tcp", Address: ln.Addr().String()}})
+				Probe: probe.Spec{Protocol: "tcp", Address: addr}})
 		}
 		targets = append(targets, ts)
 	}
@@ -159,13 +118,13 @@ func TestGoroutinesDoNotGrowWithChecks(t *testing.T) {
 // that never greets, no more than max_concurrent_probes probes are in flight, and the
 // gates keep being probed: a local fact must not wait behind a hung IMAP probe.
 func TestGatesRunWhileEveryWorkerHangs(t *testing.T) {
-	hung := listen(t)
+	hung := listenHung(t)
 	const pool = 2
 	ts := TargetSpec{Name: "axigen", Interval: time.Hour, FastInterval: 20 * time.Millisecond,
 		Timeout: 10 * time.Minute, Window: 5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
 	for c := range 5 {
 		ts.Checks = append(ts.Checks, CheckSpec{Name: fmt.Sprintf("imap%d", c), Weight: 1,
-			Probe: probe.Spec{Protocol: "imap", Address: hung.Addr().String()}})
+			Probe: probe.Spec{Protocol: "imap", Address: hung.addr}})
 	}
 	ts.Gates = []CheckSpec{{Name: "vip", Interval: 20 * time.Millisecond, Probe: probe.Spec{Protocol: "vip", VIP: "127.0.0.1"}}}
 	_, obs := runCounted(t, []TargetSpec{ts}, pool)
