@@ -31,6 +31,8 @@ standin_pid=
 
 # shellcheck source=scripts/lib/checks.sh
 source "$repo/scripts/lib/checks.sh"
+# shellcheck source=scripts/lib/standin.sh
+source "$repo/scripts/lib/standin.sh"
 
 cleanup() {
 	set +e
@@ -80,15 +82,7 @@ fi
 
 echo "== static binaries (the Dockerfile's build command)"
 version=test-container
-for c in axprobe axprobe-monitor axigen-standin; do
-	if (cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$work/bin/$c" "./cmd/$c") >"$work/last.out" 2>&1; then
-		pass "build $c"
-	else
-		fail "build $c"
-		sed 's/^/      | /' "$work/last.out" | tail -n 20
-		exit 1
-	fi
-done
+build_static "$work/bin" "$version" axprobe axprobe-monitor axigen-standin
 
 echo "== buildah: FROM scratch"
 ctr=$(buildah "${storage[@]}" from scratch)
@@ -112,7 +106,7 @@ if buildah "${storage[@]}" commit --quiet "$ctr" "$image" >"$work/last.out" 2>&1
 	pass "buildah commit $image ($(buildah "${storage[@]}" images --format '{{.Size}}' "$image"))"
 else
 	fail "buildah commit"
-	sed 's/^/      | /' "$work/last.out"
+	show "$work/last.out"
 	exit 1
 fi
 cfg=$(buildah "${storage[@]}" inspect --type image "$image" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["OCIv1"]["config"], separators=(",", ":")))')
@@ -124,18 +118,7 @@ if [[ $(norm "$cfg") == *"\"Entrypoint\":$(norm "$entrypoint")"* ]]; then pass "
 if [[ $(norm "$cfg") == *"\"Cmd\":$(norm "$cmd")"* ]]; then pass "image Cmd is the Dockerfile's"; else fail "image Cmd: $cfg"; fi
 
 echo "== podman run, against axigen-standin on the host"
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-base=
-for ((try = 0; try < 50; try++)); do
-	b=$((20000 + RANDOM % 40000))
-	ok=1
-	for ((i = 0; i < 7; i++)); do port_free $((b + i)) || ok=; done
-	if [[ -n $ok ]]; then
-		base=$b
-		break
-	fi
-done
-[[ -n $base ]] || {
+base=$(free_ports 7) || {
 	fail "no seven free consecutive ports"
 	exit 1
 }
@@ -145,21 +128,7 @@ mkdir -p "$work/etc" "$work/run"
 # The daemon (uid 65532) owns its socket directory, as DEPLOY.md says for the host side.
 chown 65532:65532 "$work/run"
 chmod 0750 "$work/run"
-cat >"$work/etc/axprobe.yaml" <<YAML
-socket: /run/axprobe/axprobe.sock
-http:
-  listen: 127.0.0.1:$((base + 6))
-targets:
-  - name: axigen
-    vip: 127.0.0.1
-    interval: 1s
-    fast_interval: 200ms
-    timeout: 800ms
-    checks:
-      - {name: smtp, protocol: smtp, port: $base, banner_regex: "Axigen ESMTP"}
-      - {name: imap, protocol: imap, port: $((base + 1))}
-      - {name: pop3, protocol: pop3, port: $((base + 2))}
-YAML
+standin_config /run/axprobe/axprobe.sock "$base" >"$work/etc/axprobe.yaml"
 chmod 0644 "$work/etc/axprobe.yaml"
 if "${podman[@]}" run -d --name "$name" \
 	--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network host \
@@ -167,24 +136,14 @@ if "${podman[@]}" run -d --name "$name" \
 	pass "podman run -d (runc, cgroupfs, --network host, config and socket directory mounted)"
 else
 	fail "podman run"
-	sed 's/^/      | /' "$work/last.out"
+	show "$work/last.out"
 	exit 1
 fi
 sock=$work/run/axprobe.sock
-code=0
-for ((i = 0; i < 300; i++)); do
-	code=0
-	"$work/bin/axprobe-monitor" --socket "$sock" --target axigen --daemon-uid 65532 >"$work/last.out" 2>&1 || code=$?
-	[[ $code == 110 ]] && break
-	sleep 0.1
-done
-if [[ $code == 110 ]]; then
-	pass "the host's axprobe-monitor --daemon-uid 65532 through the container's socket: 110"
-else
-	fail "axprobe-monitor through the container's socket: exit $code, want 110"
-	sed 's/^/      | /' "$work/last.out"
-	"${podman[@]}" logs "$name" 2>&1 | tail -n 20 | sed 's/^/      | /'
-fi
+before=$failed
+wait_code 110 30 "the host's axprobe-monitor --daemon-uid 65532 through the container's socket: 110" \
+	"$work/bin/axprobe-monitor" --socket "$sock" --target axigen --daemon-uid 65532
+((failed == before)) || "${podman[@]}" logs "$name" 2>&1 | tail -n 20 | sed 's/^/      | /'
 pid=$("${podman[@]}" inspect --format '{{.State.Pid}}' "$name")
 uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status" 2>/dev/null || true)
 if [[ $uids == "65532 65532 65532 65532" ]]; then

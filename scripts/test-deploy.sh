@@ -44,47 +44,8 @@ trap 'exit 1' INT TERM
 
 # shellcheck source=scripts/lib/checks.sh
 source "$repo/scripts/lib/checks.sh"
-
-# expect_code WANT NAME CMD...: runs CMD and checks its exit status; WANT may be a range
-# "101-110". CMD's output goes to $work/last.out.
-expect_code() {
-	local want=$1 name=$2 code=0
-	shift 2
-	"$@" >"$work/last.out" 2>&1 || code=$?
-	if in_range "$code" "$want"; then
-		pass "$name (exit $code)"
-	else
-		fail "$name: exit $code, want $want"
-		sed 's/^/      | /' "$work/last.out" | tail -n 15
-	fi
-}
-
-# in_range CODE WANT: CODE equals WANT, or lies in WANT written as "LOW-HIGH".
-in_range() {
-	if [[ $2 == *-* ]]; then
-		(($1 >= ${2%-*} && $1 <= ${2#*-}))
-	else
-		(($1 == $2))
-	fi
-}
-
-# wait_code WANT SECONDS NAME CMD...: runs CMD every 0.1 s until its exit status is WANT,
-# at most SECONDS; passes or fails NAME.
-wait_code() {
-	local want=$1 seconds=$2 name=$3 code=0 i
-	shift 3
-	for ((i = 0; i < seconds * 10; i++)); do
-		code=0
-		"$@" >"$work/last.out" 2>&1 || code=$?
-		if in_range "$code" "$want"; then
-			pass "$name (exit $code after ~$((i / 10)).$((i % 10))s)"
-			return 0
-		fi
-		sleep 0.1
-	done
-	fail "$name: exit $code after ${seconds}s, want $want"
-	sed 's/^/      | /' "$work/last.out" | tail -n 15
-}
+# shellcheck source=scripts/lib/standin.sh
+source "$repo/scripts/lib/standin.sh"
 
 # need TOOL PACKAGE: makes sure TOOL is on PATH, installing PACKAGE with apt-get as root.
 need() {
@@ -112,11 +73,6 @@ standin_pid() {
 	echo "$pid"
 }
 
-# port_free PORT: nothing on 127.0.0.1 accepts connections on PORT.
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 echo "== tools"
 for t in shellcheck:shellcheck ocf-tester:resource-agents xmllint:libxml2-utils file:file; do
 	if need "${t%%:*}" "${t#*:}"; then pass "tool ${t%%:*} available"; else fail "tool ${t%%:*} missing (package ${t#*:})"; fi
@@ -129,7 +85,7 @@ while IFS= read -r f; do
 			pass "shellcheck ${f#"$repo"/}"
 		else
 			fail "shellcheck ${f#"$repo"/}"
-			sed 's/^/      | /' "$work/last.out" | head -n 30
+			show "$work/last.out" 30
 		fi
 	fi
 done < <(find "$repo/deploy" "$repo/scripts" -type f | sort)
@@ -137,20 +93,10 @@ done < <(find "$repo/deploy" "$repo/scripts" -type f | sort)
 echo "== static build (the Dockerfile's command)"
 bin=$work/bin
 mkdir -p "$bin"
-ldflags="-s -w -X main.version=test-deploy"
 for flag in 'CGO_ENABLED=0' '-trimpath' '-s -w'; do
 	if grep -qF -- "$flag" "$repo/Dockerfile"; then pass "Dockerfile builds with $flag"; else fail "Dockerfile does not build with $flag"; fi
 done
-for cmd in axprobe axprobe-monitor axigen-standin; do
-	if (cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/$cmd" "./cmd/$cmd") >"$work/last.out" 2>&1; then
-		pass "build $cmd"
-	else
-		fail "build $cmd"
-		sed 's/^/      | /' "$work/last.out" | head -n 30
-		echo "cannot go on without the binaries"
-		exit 1
-	fi
-done
+build_static "$bin" test-deploy axprobe axprobe-monitor axigen-standin
 for cmd in axprobe axprobe-monitor; do
 	if file "$bin/$cmd" | grep -q 'statically linked' && ! ldd "$bin/$cmd" >/dev/null 2>&1; then
 		pass "$cmd is statically linked"
@@ -179,27 +125,17 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 		pass "systemd-analyze verify axprobe.service"
 	else
 		fail "systemd-analyze verify axprobe.service"
-		sed 's/^/      | /' "$work/last.out" | head -n 20
+		show "$work/last.out" 20
 	fi
 else
 	echo "SKIP  systemd-analyze not available"
 fi
 
 echo "== fake node"
-base=
-for ((try = 0; try < 50; try++)); do
-	b=$((20000 + RANDOM % 40000))
-	ok=1
-	for ((i = 0; i < 6; i++)); do port_free $((b + i)) || ok=; done
-	if [[ -n $ok ]]; then
-		base=$b
-		break
-	fi
-done
-if [[ -z $base ]]; then
+base=$(free_ports 6) || {
 	fail "no six free consecutive ports found"
 	exit 1
-fi
+}
 mkdir -p "$work/etc/init.d" "$work/run"
 pidfile=$work/run/axigen.pid
 sock=$work/axprobe.sock
@@ -283,7 +219,7 @@ if [[ -S $sock ]]; then
 	pass "axprobe run serves $sock"
 else
 	fail "axprobe run: no socket after 10s"
-	sed 's/^/      | /' "$work/axprobe.log" | tail -n 20
+	show "$work/axprobe.log" 20
 	exit 1
 fi
 
@@ -374,7 +310,8 @@ socket: $lagsock
 http:
   listen: ""
 targets:
-  - name: axigen
+  - &lag
+    name: axigen
     vip: 127.0.0.1
     interval: 1s
     fast_interval: 300ms
@@ -386,7 +323,8 @@ targets:
       - { name: smtp, protocol: smtp, port: $base }
       - { name: imap, protocol: imap, port: $((base + 1)) }
   # For the OCF 1.1 mapping: "dead" is offline while Axigen runs (its one critical check
-  # goes to a port nothing listens on); "half" is online below full confidence.
+  # goes to a port nothing listens on); "half" (axigen's schedule, a YAML merge key) is
+  # online below full confidence.
   - name: dead
     vip: 127.0.0.1
     interval: 1s
@@ -396,14 +334,8 @@ targets:
     fall: 1
     checks:
       - { name: gone, protocol: tcp, port: 1, critical: true }
-  - name: half
-    vip: 127.0.0.1
-    interval: 1s
-    fast_interval: 300ms
-    timeout: 250ms
-    rise: 1
-    fall: 3
-    degraded_after: 0s
+  - <<: *lag
+    name: half
     checks:
       - { name: smtp, protocol: smtp, port: $base }
       - { name: gone, protocol: tcp, port: 1, weight: 0.25 }
@@ -459,7 +391,7 @@ if grep -q 'OfflineWaitSeconds ran out' "$work/last.out" && ((t1 - t0 <= 6)); th
 	pass "offline logged that OfflineWaitSeconds ran out and returned after $((t1 - t0))s"
 else
 	fail "offline: no 'OfflineWaitSeconds ran out' line, or it took $((t1 - t0))s (want <= 6)"
-	sed 's/^/      | /' "$work/last.out" | tail -n 5
+	show "$work/last.out" 5
 fi
 expect_code 0 "VCS offline (working init stop) after that" "$vcs/offline" "${lagargs[@]}"
 if standin_pid >/dev/null; then fail "the stand-in still runs after offline"; else pass "the stand-in is stopped"; fi
@@ -473,7 +405,7 @@ if command -v ocf-tester >/dev/null 2>&1; then
 		-o init_script="$init" -o pidfile="$pidfile" -o process_name=axigen-standin \
 		-o axprobe_monitor="$bin/axprobe-monitor" -o socket="$sock" -o target=axigen \
 		-o start_timeout=20 "$repo/deploy/pacemaker/axigen"
-	sed 's/^/      | /' "$work/last.out"
+	show "$work/last.out" 1000
 	if standin_pid >/dev/null; then fail "ocf-tester left the stand-in running"; else pass "ocf-tester left nothing running"; fi
 else
 	fail "ocf-tester not available: Pacemaker agent not tested"
@@ -483,7 +415,7 @@ if kill -0 "$daemon_pid" 2>/dev/null; then
 	pass "axprobe daemon still running at the end"
 else
 	fail "axprobe daemon died during the test"
-	sed 's/^/      | /' "$work/axprobe.log" | tail -n 20
+	show "$work/axprobe.log" 20
 fi
 
 if ! checks_summary; then

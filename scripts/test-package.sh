@@ -23,17 +23,8 @@ installed=false
 
 # shellcheck source=scripts/lib/checks.sh
 source "$repo/scripts/lib/checks.sh"
-# check NAME CMD...: passes NAME when CMD succeeds; else shows its output.
-check() {
-	local name=$1
-	shift
-	if "$@" >"$work/last.out" 2>&1; then
-		pass "$name"
-	else
-		fail "$name"
-		sed 's/^/      | /' "$work/last.out" | tail -n 15
-	fi
-}
+# shellcheck source=scripts/lib/standin.sh
+source "$repo/scripts/lib/standin.sh"
 
 cleanup() {
 	set +e
@@ -75,7 +66,7 @@ if "$repo/scripts/build-packages.sh" "$dist" >"$work/build.out" 2>&1; then
 	pass "scripts/build-packages.sh"
 else
 	fail "scripts/build-packages.sh"
-	sed 's/^/      | /' "$work/build.out" | tail -n 30
+	show "$work/build.out" 30
 	exit 1
 fi
 deb=$(grep '\.deb$' "$work/build.out")
@@ -127,7 +118,7 @@ if dpkg -i "$deb" >"$work/last.out" 2>&1; then
 else
 	installed=true
 	fail "dpkg -i"
-	sed 's/^/      | /' "$work/last.out" | tail -n 20
+	show "$work/last.out" 20
 	exit 1
 fi
 for f in "${want_files[@]}"; do
@@ -156,7 +147,7 @@ if [[ $code == 1 ]] && grep -q 'password_file: .*/etc/axprobe/probe.pw' "$work/l
 	pass "check-config before the probe password exists: exit 1 naming /etc/axprobe/probe.pw"
 else
 	fail "check-config before the password files: exit $code"
-	sed 's/^/      | /' "$work/last.out"
+	show "$work/last.out" 1000
 fi
 # What the admin does after installing (docs/DEPLOY.md, "Packages"): one file for every
 # password_file the example names (the list follows the example as checks are added).
@@ -170,22 +161,11 @@ check "check-config on the installed example with its password files: exit 0" \
 	runuser -u axprobe -- /usr/bin/axprobe check-config --config /etc/axprobe/axprobe.yaml
 
 echo "== the installed daemon as the axprobe user, against axigen-standin"
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-base=
-for ((try = 0; try < 50; try++)); do
-	b=$((20000 + RANDOM % 40000))
-	ok=1
-	for ((i = 0; i < 7; i++)); do port_free $((b + i)) || ok=; done
-	if [[ -n $ok ]]; then
-		base=$b
-		break
-	fi
-done
-[[ -n $base ]] || {
+base=$(free_ports 7) || {
 	fail "no seven free consecutive ports"
 	exit 1
 }
-(cd "$repo" && CGO_ENABLED=0 go build -o "$work/axigen-standin" ./cmd/axigen-standin)
+build_static "$work" test-package axigen-standin
 mkdir -p "$work/run" "$work/axigen"
 chown axprobe:axprobe "$work/run"
 chmod 0750 "$work/run"
@@ -193,41 +173,16 @@ pidfile=$work/axigen/axigen.pid
 sock=$work/run/axprobe.sock
 "$work/axigen-standin" --base-port "$base" --pidfile "$pidfile" </dev/null >"$work/standin.log" 2>&1 &
 standin_pid=$!
-cat >"$work/axprobe.yaml" <<YAML
-socket: $sock
-http:
-  listen: 127.0.0.1:$((base + 6))
-targets:
-  - name: axigen
-    vip: 127.0.0.1
-    process: {pidfile: $pidfile, name: axigen-standin}
-    interval: 1s
-    fast_interval: 200ms
-    timeout: 800ms
-    checks:
-      - {name: smtp, protocol: smtp, port: $base, banner_regex: "Axigen ESMTP"}
-      - {name: imap, protocol: imap, port: $((base + 1))}
-      - {name: pop3, protocol: pop3, port: $((base + 2))}
-YAML
+standin_config "$sock" "$base" "$pidfile" >"$work/axprobe.yaml"
 chmod 0644 "$work/axprobe.yaml"
 runuser -u axprobe -- /usr/bin/axprobe run --config "$work/axprobe.yaml" </dev/null >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 # The shim believes only root or --daemon-uid (docs/SOCKET.md, "Who may answer").
 axuid=$(id -u axprobe)
-code=0
-for ((i = 0; i < 300; i++)); do
-	code=0
-	/usr/bin/axprobe-monitor --socket "$sock" --target axigen --daemon-uid "$axuid" >"$work/last.out" 2>&1 || code=$?
-	[[ $code == 110 ]] && break
-	kill -0 "$daemon_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [[ $code == 110 ]]; then
-	pass "axprobe-monitor --daemon-uid $axuid through the daemon's socket: 110 (online, 100 %)"
-else
-	fail "axprobe-monitor --daemon-uid $axuid: exit $code, want 110"
-	sed 's/^/      | /' "$work/last.out" "$work/daemon.log" | tail -n 20
-fi
+before=$failed
+wait_code 110 30 "axprobe-monitor --daemon-uid $axuid through the daemon's socket: 110 (online, 100 %)" \
+	/usr/bin/axprobe-monitor --socket "$sock" --target axigen --daemon-uid "$axuid"
+((failed == before)) || { show "$work/daemon.log" && show "$work/standin.log"; }
 # The daemon's pid is runuser's child; its real uid must be axprobe's.
 dpid=$(pgrep -P "$daemon_pid" -x axprobe || echo "$daemon_pid")
 check "the daemon runs as the axprobe user (uid $(id -u axprobe)), not root" \
@@ -254,7 +209,7 @@ if (cd "$repo/build/package" && go run . --repo "$repo" --bin "$dist/bin" --vers
 	pass "dpkg -i of version $next over $version"
 else
 	fail "upgrade to $next"
-	sed 's/^/      | /' "$work/last.out" | tail -n 15
+	show "$work/last.out"
 fi
 check "after the upgrade dpkg reports $next" bash -c "[[ \$(dpkg-query -W -f='\${Version}' axprobe) == '$next-1' ]]"
 check "after the upgrade the admin's edit of axprobe.yaml is still there" grep -qx '# edited by the admin' /etc/axprobe/axprobe.yaml
