@@ -99,6 +99,17 @@ func Binary(t testing.TB, name string) string {
 	return path
 }
 
+// DaemonConfig begins an axprobe daemon config (docs/CONFIG.md): the socket, the web
+// listener (listen; "" for none) and, when debug, debug logs. It ends with "targets:",
+// for the caller's targets.
+func DaemonConfig(socket, listen string, debug bool) string {
+	cfg := fmt.Sprintf("socket: %s\nhttp:\n  listen: %q\n", socket, listen)
+	if debug {
+		cfg += "log:\n  level: debug\n"
+	}
+	return cfg + "targets:\n"
+}
+
 // LookTool returns the path of a system tool, failing t when it is missing.
 func LookTool(t testing.TB, name string) string {
 	t.Helper()

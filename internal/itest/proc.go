@@ -157,6 +157,21 @@ func WaitFor(t testing.TB, limit, step time.Duration, what string, cond func() (
 	}
 }
 
+// Within runs f and fails t when it has not returned within limit; what names it.
+func Within(t testing.TB, limit time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		t.Fatalf("%s has not returned after %s", what, limit)
+	}
+}
+
 // WaitUntil is WaitFor for a condition without a detail.
 func WaitUntil(t testing.TB, limit, step time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()

@@ -64,11 +64,7 @@ func TestAxigenOfflineThroughPrometheusAndAlertmanager(t *testing.T) {
 
 	// The daemon, as a process, with its /metrics on a free port.
 	daemonHTTP := itest.FreeAddr(t)
-	cfg := fmt.Sprintf(`socket: %s/axprobe.sock
-http:
-  listen: %s
-targets:
-  - name: axigen
+	cfg := itest.DaemonConfig(filepath.Join(dir, "axprobe.sock"), daemonHTTP, false) + fmt.Sprintf(`  - name: axigen
     vip: 127.0.0.1
     interval: 1s
     fast_interval: 200ms
@@ -76,7 +72,7 @@ targets:
     checks:
       - {name: smtp, protocol: smtp, port: %d}
       - {name: imap, protocol: imap, port: %d}
-`, dir, daemonHTTP, port(t, ax.SMTP.Addr()), port(t, ax.IMAP.Addr()))
+`, port(t, ax.SMTP.Addr()), port(t, ax.IMAP.Addr()))
 	itest.WriteFile(t, filepath.Join(dir, "axprobe.yaml"), cfg)
 	daemon := itest.StartProc(t, "axprobe", filepath.Join(dir, "axprobe.log"),
 		axprobe, "run", "--config", filepath.Join(dir, "axprobe.yaml"))

@@ -2,10 +2,8 @@ package faults
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -28,13 +26,8 @@ const hostileWriteTimeout = 10 * time.Second
 
 // Hostile is a TCP listener on 127.0.0.1 that misbehaves the same way on every connection.
 type Hostile struct {
-	b  Behaviour
-	ln net.Listener
-
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	b   Behaviour
+	set *connSet
 }
 
 // StartHostile listens on an ephemeral port of 127.0.0.1 with behaviour b.
@@ -48,59 +41,17 @@ func StartHostile(b Behaviour) (*Hostile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostile %s: %w", b, err)
 	}
-	h := &Hostile{b: b, ln: ln, conns: map[net.Conn]struct{}{}}
-	h.wg.Go(h.acceptLoop)
+	h := &Hostile{b: b, set: newConnSet(ln)}
+	h.set.accept(nil, h.serve)
 	return h, nil
 }
 
 // Addr returns the listening address, "127.0.0.1:port".
-func (h *Hostile) Addr() string { return h.ln.Addr().String() }
+func (h *Hostile) Addr() string { return h.set.ln.Addr().String() }
 
 // Close stops accepting, closes every connection and returns once every goroutine the
 // listener started has returned.
-func (h *Hostile) Close() error {
-	h.mu.Lock()
-	var err error
-	if !h.closed {
-		h.closed = true
-		err = h.ln.Close()
-		for c := range h.conns {
-			c.Close()
-		}
-	}
-	h.mu.Unlock()
-	h.wg.Wait()
-	return err
-}
-
-func (h *Hostile) acceptLoop() {
-	for {
-		c, err := h.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		h.mu.Lock()
-		if h.closed {
-			h.mu.Unlock()
-			c.Close()
-			return
-		}
-		h.conns[c] = struct{}{}
-		h.mu.Unlock()
-		h.wg.Go(func() {
-			defer func() {
-				h.mu.Lock()
-				delete(h.conns, c)
-				h.mu.Unlock()
-				c.Close()
-			}()
-			h.serve(c)
-		})
-	}
-}
+func (h *Hostile) Close() error { return h.set.close() }
 
 func (h *Hostile) serve(c net.Conn) {
 	switch h.b {

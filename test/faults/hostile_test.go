@@ -174,12 +174,9 @@ func TestDaemonUnderHostility(t *testing.T) {
 	axprobe := itest.Binary(t, "axprobe")
 	cases, _ := startHostiles(t)
 	dir := itest.ShortDir(t, "axf-")
-	pop3, smtp := startPOP3(t), startSMTP(t)
-	standin := itest.StartProc(t, "stand-in", filepath.Join(dir, "standin.log"), "sleep", "3600")
+	pop3, smtp := startFake(t, mailtest.StartPOP3), startFake(t, mailtest.StartSMTP)
 	pidfile := filepath.Join(dir, "axigen.pid")
-	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(standin.Pid())+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	startSleeper(t, dir, pidfile)
 	var hostileChecks strings.Builder
 	for i, c := range cases {
 		host, port, _ := net.SplitHostPort(c.addr)
@@ -192,16 +189,9 @@ func TestDaemonUnderHostility(t *testing.T) {
 	socket := filepath.Join(dir, "axprobe.sock")
 	config := filepath.Join(dir, "axprobe.yaml")
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
-	yaml := fmt.Sprintf(`socket: %s
-http:
-  listen: ""
-targets:
-  - name: healthy
+	yaml := itest.DaemonConfig(socket, "", false) + fmt.Sprintf(`  - name: healthy
     vip: 127.0.0.1
-    process:
-      pidfile: %s
-      name: sleep
-    interval: 600ms
+%s    interval: 600ms
     fast_interval: 100ms
     timeout: %s
     checks:
@@ -218,7 +208,7 @@ targets:
     fast_interval: 100ms
     timeout: %s
     checks:
-%s`, socket, pidfile, hostileTimeout, port(smtp.Addr()), port(pop3.Addr()), hostileTimeout, hostileChecks.String())
+%s`, processGate(pidfile, "sleep"), hostileTimeout, port(smtp.Addr()), port(pop3.Addr()), hostileTimeout, hostileChecks.String())
 	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -305,17 +295,6 @@ targets:
 | daemon fds before / after the flood | %d / %d |
 | daemon peak RSS (VmHWM) | %d MB (limit %d MB) |
 `, len(cases), hostileTimeout, floodConns, floodBurst, ms(slowestShim), busy, fdsBefore, fdsAfter, peak>>20, maxDaemonRSS>>20))
-}
-
-// startSMTP starts a plain fake SMTP listener, closed when t ends.
-func startSMTP(t *testing.T) *mailtest.Server {
-	t.Helper()
-	s, err := mailtest.StartSMTP(mailtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // openFDs counts the open file descriptors of process pid.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/itest"
+	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/shim"
 )
 
@@ -40,6 +41,42 @@ func TestMain(m *testing.M) {
 func integration(t *testing.T) {
 	t.Helper()
 	itest.Require(t, "fault suites")
+}
+
+// slack covers scheduling noise on a loaded 2-core CI machine and the sampling period.
+const slack = time.Second
+
+// schedule is how a suite's daemon probes its target; the documented bounds
+// (docs/RELIABILITY.md) follow from it.
+type schedule struct {
+	interval, fast, timeout time.Duration
+	rise, fall              int
+}
+
+// yaml returns the schedule as keys of a target in the daemon's config, one line each
+// (indented for a target's keys); degraded_after is the timeout, window 5.
+func (s schedule) yaml() string {
+	return fmt.Sprintf("    interval: %s\n    fast_interval: %s\n    timeout: %s\n    degraded_after: %s\n    window: 5\n    rise: %d\n    fall: %d\n",
+		s.interval, s.fast, s.timeout, s.timeout, s.rise, s.fall)
+}
+
+// String is the schedule for the report tables.
+func (s schedule) String() string {
+	return fmt.Sprintf("interval %s, fast_interval %s, timeout %s, rise %d, fall %d", s.interval, s.fast, s.timeout, s.rise, s.fall)
+}
+
+// gateBound: a gate is probed every interval and fails the target at once.
+func (s schedule) gateBound() time.Duration { return s.interval + s.timeout + slack }
+
+// checkBound: a critical check fails fall times, re-probed every fast interval.
+func (s schedule) checkBound() time.Duration {
+	return s.interval + time.Duration(s.fall)*(s.timeout+s.fast) + slack
+}
+
+// recoverBound: coming back takes rise good results, the first at the fast interval, the
+// rest at the interval.
+func (s schedule) recoverBound() time.Duration {
+	return s.fast + time.Duration(s.rise)*(s.interval+s.timeout) + slack
 }
 
 // monitorCode asks the daemon at socket for target's code; -1 when it cannot answer.
@@ -92,6 +129,35 @@ func shimBinary(bin, netns string, args ...string) shimResult {
 		return shimResult{code: -1, line: fmt.Sprintf("%s: %v", strings.Join(argv, " "), err)}
 	}
 	return shimResult{code: cmd.ProcessState.ExitCode(), line: strings.TrimSpace(stdout.String()), errs: stderr.String(), took: took}
+}
+
+// startFake starts a plain fake listener of internal/mailtest (start is mailtest.StartSMTP,
+// StartPOP3, ...), closed when t ends.
+func startFake(t *testing.T, start func(mailtest.Options) (*mailtest.Server, error)) *mailtest.Server {
+	t.Helper()
+	s, err := start(mailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// processGate is the process gate of a target in the daemon's config (indented for a
+// target's keys): the process named name whose pid is in pidfile.
+func processGate(pidfile, name string) string {
+	return fmt.Sprintf("    process:\n      pidfile: %s\n      name: %s\n", pidfile, name)
+}
+
+// startSleeper starts `sleep 3600` to play Axigen for the process gate (name: sleep) and
+// writes its pid to pidfile; t's cleanup stops it.
+func startSleeper(t *testing.T, dir, pidfile string) *itest.Proc {
+	t.Helper()
+	p := itest.StartProc(t, "stand-in", filepath.Join(dir, "standin.log"), "sleep", "3600")
+	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(p.Pid())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // sample is one observation of a monitor code.

@@ -18,29 +18,20 @@ import (
 )
 
 // The matrix daemon's schedule. The bounds below follow from it.
-const (
-	mxInterval = 500 * time.Millisecond
-	mxFast     = 100 * time.Millisecond
-	mxTimeout  = 400 * time.Millisecond
-	mxRise     = 2
-	mxFall     = 3
-	shimBudget = time.Second // the shim's --timeout
-	// slack covers scheduling noise on a loaded 2-core CI machine and the sampling period.
-	slack = time.Second
-)
+var mxSchedule = schedule{interval: 500 * time.Millisecond, fast: 100 * time.Millisecond, timeout: 400 * time.Millisecond, rise: 2, fall: 3}
 
-// Documented bounds (docs/RELIABILITY.md). A gate is probed every interval and fails the
-// target at once; a critical check fails fall times, re-probed every fast interval; coming
-// back takes rise good results, the first at the fast interval, the rest at the interval.
+const shimBudget = time.Second // the shim's --timeout
+
+// Documented bounds (docs/RELIABILITY.md).
 var (
-	boundGate    = mxInterval + mxTimeout + slack
-	boundCheck   = mxInterval + mxFall*(mxTimeout+mxFast) + slack
-	boundRecover = mxFast + mxRise*(mxInterval+mxTimeout) + slack
+	boundGate    = mxSchedule.gateBound()
+	boundCheck   = mxSchedule.checkBound()
+	boundRecover = mxSchedule.recoverBound()
 	// The shim answers from its fallback at once when the socket is gone, and after half
 	// its budget when the daemon hangs; the hard limit is the budget plus 250 ms.
 	boundFallback = shimSampleEvery + shimBudget + 250*time.Millisecond + slack
 	// A restarted daemon answers for itself after its first full round.
-	boundRestart = 2*mxInterval + mxTimeout + slack
+	boundRestart = 2*mxSchedule.interval + mxSchedule.timeout + slack
 )
 
 // mxEnv is one fault case's world: real servers, a stand-in Axigen process, a tmpfs as
@@ -324,30 +315,14 @@ func (e *mxEnv) configYAML(caFile, pwFile, imap string) string {
           password_file: %s
 `, name, proto, port(addr), caFile, e.srv.User, pwFile)
 	}
-	return fmt.Sprintf(`socket: %s
-http:
-  listen: ""
-log:
-  level: debug
-targets:
-  - name: axigen
+	return itest.DaemonConfig(e.socket, "", true) + fmt.Sprintf(`  - name: axigen
     vip: %s
     require_local_vip: true
-    process:
-      pidfile: %s
-      name: sleep
-    storage:
+%s    storage:
       path: %s
       require_mount: true
-    interval: %s
-    fast_interval: %s
-    timeout: %s
-    degraded_after: %s
     cert_warn_before: 1h
-    window: 5
-    rise: %d
-    fall: %d
-    checks:
+%s    checks:
 %s%s%s      - name: webmail
         protocol: http
         host: 127.0.0.1
@@ -355,8 +330,8 @@ targets:
         expect_status: 200
         critical: false
         weight: 0.5
-`, e.socket, e.vip, e.pidfile, e.storage, mxInterval, mxFast, mxTimeout, mxTimeout,
-		mxRise, mxFall, mail("smtp", "smtp", e.srv.SMTP), mail("imap", "imap", imap),
+`, e.vip, processGate(e.pidfile, "sleep"), e.storage, mxSchedule.yaml(),
+		mail("smtp", "smtp", e.srv.SMTP), mail("imap", "imap", imap),
 		mail("pop3", "pop3", e.srv.POP3), port(e.srv.HTTP))
 }
 
@@ -371,8 +346,7 @@ func (e *mxEnv) killDaemon() {
 
 // startStandIn starts a process playing Axigen for the process gate and writes its pid.
 func (e *mxEnv) startStandIn() {
-	e.standin = itest.StartProc(e.t, "stand-in", filepath.Join(e.dir, "standin.log"), "sleep", "3600")
-	e.must(os.WriteFile(e.pidfile, []byte(strconv.Itoa(e.standin.Pid())+"\n"), 0o644))
+	e.standin = startSleeper(e.t, e.dir, e.pidfile)
 }
 
 // killDovecot kills Dovecot's whole process group, remembering its command line so that
@@ -455,8 +429,7 @@ func (e *mxEnv) fillStorage() {
 
 func matrixTable(rows []mxRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Schedule: interval %s, fast_interval %s, timeout %s, rise %d, fall %d; shim --timeout %s.\n\n",
-		mxInterval, mxFast, mxTimeout, mxRise, mxFall, shimBudget)
+	fmt.Fprintf(&b, "Schedule: %s; shim --timeout %s.\n\n", mxSchedule, shimBudget)
 	b.WriteString("| fault | expected code | detected (bound) | recovered (bound) | shim codes | daemon codes | slowest shim run | daemon's reason |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {

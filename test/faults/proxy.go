@@ -1,11 +1,9 @@
 package faults
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -24,14 +22,8 @@ type ProxyOptions struct {
 // It stands in for `tc netem`, which this kind of machine does not have.
 type Proxy struct {
 	opts  ProxyOptions
-	ln    net.Listener
 	delay atomic.Int64 // time.Duration added before each forwarded chunk
-
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	stop   chan struct{} // closed by Close: ends every pending delay
-	wg     sync.WaitGroup
+	set   *connSet     // its stop ends every pending delay
 }
 
 // StartProxy listens on an ephemeral port of 127.0.0.1 and forwards to opts.Backend.
@@ -43,13 +35,13 @@ func StartProxy(opts ProxyOptions) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	p := &Proxy{opts: opts, ln: ln, conns: map[net.Conn]struct{}{}, stop: make(chan struct{})}
-	p.wg.Go(p.acceptLoop)
+	p := &Proxy{opts: opts, set: newConnSet(ln)}
+	p.set.accept(p.admit, p.forward)
 	return p, nil
 }
 
 // Addr returns the proxy's listening address, "127.0.0.1:port".
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.set.ln.Addr().String() }
 
 // SetDelay sets the latency added before every chunk forwarded from now on, in both
 // directions and on connections already open; 0 removes it.
@@ -57,65 +49,20 @@ func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Close stops accepting, closes every connection (both sides) and returns once every
 // goroutine the proxy started has returned.
-func (p *Proxy) Close() error {
-	p.mu.Lock()
-	var err error
-	if !p.closed {
-		p.closed = true
-		close(p.stop)
-		err = p.ln.Close()
-		for c := range p.conns {
-			c.Close()
-		}
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-	return err
-}
+func (p *Proxy) Close() error { return p.set.close() }
 
-// track registers c so that Close closes it; it reports false (and closes c) once the
-// proxy is closed.
-func (p *Proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
+// admit resets the connection c (RST, no byte sent) instead of forwarding it when
+// opts.Reset says so.
+func (p *Proxy) admit(c net.Conn) bool {
+	if p.opts.Reset != nil && p.opts.Reset() {
+		resetConn(c)
 		return false
 	}
-	p.conns[c] = struct{}{}
 	return true
-}
-
-func (p *Proxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	c.Close()
-}
-
-func (p *Proxy) acceptLoop() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // a transient accept error (EMFILE): the next Accept may succeed
-		}
-		if p.opts.Reset != nil && p.opts.Reset() {
-			resetConn(c)
-			continue
-		}
-		if !p.track(c) {
-			return
-		}
-		p.wg.Go(func() { p.forward(c) })
-	}
 }
 
 // forward connects c to the backend and copies both ways until either side ends.
 func (p *Proxy) forward(client net.Conn) {
-	defer p.untrack(client)
 	var d net.Dialer
 	backend, err := d.Dial("tcp", p.opts.Backend)
 	if err != nil {
@@ -123,10 +70,10 @@ func (p *Proxy) forward(client net.Conn) {
 		resetConn(client)
 		return
 	}
-	if !p.track(backend) {
+	if !p.set.track(backend) {
 		return
 	}
-	defer p.untrack(backend)
+	defer p.set.untrack(backend)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		p.copy(dst, src)
@@ -136,7 +83,7 @@ func (p *Proxy) forward(client net.Conn) {
 		src.Close()
 		done <- struct{}{}
 	}
-	p.wg.Go(func() { pipe(backend, client) })
+	p.set.wg.Go(func() { pipe(backend, client) })
 	pipe(client, backend)
 	<-done
 }
@@ -170,7 +117,7 @@ func (p *Proxy) wait(d time.Duration) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-p.stop:
+	case <-p.set.stop:
 		return false
 	}
 }

@@ -102,8 +102,8 @@ func TestSoak(t *testing.T) {
 	// A refused connection fails at once; fall results then come at the fast interval.
 	boundOutage := soakInterval + time.Duration(sc.Fall)*(soakInterval+soakProbeTime) + slack
 
-	healthy := startPOP3(t)
-	flaky := startPOP3(t)
+	healthy := startFake(t, mailtest.StartPOP3)
+	flaky := startFake(t, mailtest.StartPOP3)
 	rng := rand.New(rand.NewPCG(soakSeed, soakSeed))
 	var rngMu sync.Mutex // the two proxies' accept loops share it
 	reset := func() bool {
@@ -189,15 +189,4 @@ interval %s, %.0f %% of probes reset at random by a proxy (seed %d).
 `, sc.Window, sc.Rise, sc.Fall, sc.OfflineBelow, soakInterval, soakFailRate*100, soakSeed,
 		results, elapsed.Round(time.Millisecond), offlines,
 		soakOutages, len(detect), soakOutages, ms(dLo), ms(dMed), ms(dHi), ms(boundOutage), ms(rLo), ms(rMed), ms(rHi)))
-}
-
-// startPOP3 starts a plain fake POP3 listener, closed when t ends.
-func startPOP3(t *testing.T) *mailtest.Server {
-	t.Helper()
-	s, err := mailtest.StartPOP3(mailtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,37 +28,23 @@ func TestTrustBoundaries(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	smtp, err := mailtest.StartSMTP(mailtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { smtp.Close() })
+	smtp := startFake(t, mailtest.StartSMTP)
 	smtp.SetFault(mailtest.FaultRejectBanner)
-	standin := itest.StartProc(t, "stand-in", filepath.Join(dir, "standin.log"), "sleep", "3600")
 	pidfile := filepath.Join(dir, "axigen.pid")
-	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(standin.Pid())+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	startSleeper(t, dir, pidfile)
 	_, port, _ := net.SplitHostPort(smtp.Addr())
 	runDir := filepath.Join(dir, "run")
 	socket := filepath.Join(runDir, "axprobe.sock")
 	config := filepath.Join(dir, "axprobe.yaml")
-	yaml := fmt.Sprintf(`socket: %s
-http:
-  listen: ""
-targets:
-  - name: axigen
+	yaml := itest.DaemonConfig(socket, "", false) + fmt.Sprintf(`  - name: axigen
     vip: 127.0.0.1
-    process:
-      pidfile: %s
-      name: sleep
-    interval: 600ms
+%s    interval: 600ms
     fast_interval: 100ms
     timeout: 500ms
     fall: 2
     checks:
       - { name: smtp, protocol: smtp, port: %s }
-`, socket, pidfile, port)
+`, processGate(pidfile, "sleep"), port)
 	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

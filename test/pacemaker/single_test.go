@@ -103,13 +103,7 @@ esac
 // gate, the VIP gate on vip, and node health pushed with a 1 s dampening. window 1: a
 // listener's health is its last result, so one refused WebMail probe degrades the target.
 func daemonConfig(sock, pidfile, vip string) string {
-	return fmt.Sprintf(`socket: %s
-http:
-  listen: ""
-log:
-  level: debug
-targets:
-  - name: axigen
+	return itest.DaemonConfig(sock, "", true) + fmt.Sprintf(`  - name: axigen
     vip: %s
     require_local_vip: true
     process: { pidfile: %s, name: axigen-standin }
@@ -128,7 +122,7 @@ targets:
       - { name: webmail, protocol: http, port: %d, weight: 0.5 }
       - { name: webadmin, protocol: http, port: %d, weight: 0.25 }
       - { name: cli, protocol: cli, port: %d, weight: 0.25 }
-`, sock, vip, pidfile, basePort, basePort+1, basePort+2, basePort+3, basePort+4, basePort+5)
+`, vip, pidfile, basePort, basePort+1, basePort+2, basePort+3, basePort+4, basePort+5)
 }
 
 // fault sends "<listener> <fault>" to a stand-in's control socket.
