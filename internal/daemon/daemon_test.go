@@ -145,6 +145,19 @@ func foldRig(t *testing.T, specs ...TargetSpec) (*Daemon, *loopState) {
 	return d, state
 }
 
+// handState returns the state of a target "t" of checks and gates to which a test applies
+// results by hand: probed every minute, each result counts at once (rise and fall 1).
+func handState(t *testing.T, checks, gates []CheckSpec, degradedAfter time.Duration) *targetState {
+	t.Helper()
+	ts, err := newTargetState(TargetSpec{Name: "t", Checks: checks, Gates: gates,
+		Interval: time.Minute, FastInterval: time.Second, Timeout: 10 * time.Second, DegradedAfter: degradedAfter,
+		Window: 5, Rise: 1, Fall: 1, OfflineBelow: 0.5}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
 // trace returns a finished probe trace that went through phases.
 func trace(phases ...string) *probe.Trace {
 	tr := probe.NewTrace()

@@ -34,18 +34,10 @@ func TestResolveRoundTrip(t *testing.T) {
 func TestRoundTripEvidence(t *testing.T) {
 	rt := probe.Spec{Protocol: "roundtrip", Address: "127.0.0.1:25", IMAPAddress: "127.0.0.1:143",
 		Username: "probe", Password: secret.New("pw"), MailFrom: "a@example.test", MailTo: "b@example.test"}
-	spec := TargetSpec{Name: "t",
-		Checks: []CheckSpec{
-			{Name: "smtp", Probe: probe.Spec{Protocol: "smtp", Address: "127.0.0.1:25"}, Weight: 1},
-			{Name: "rt", Probe: rt, Weight: 1, DegradedAfter: -1},
-		},
-		Interval: time.Minute, FastInterval: time.Second, Timeout: 10 * time.Second,
-		DegradedAfter: time.Nanosecond, // every probe is slower than this
-		Window:        5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
-	ts, err := newTargetState(spec, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := handState(t, []CheckSpec{
+		{Name: "smtp", Probe: probe.Spec{Protocol: "smtp", Address: "127.0.0.1:25"}, Weight: 1},
+		{Name: "rt", Probe: rt, Weight: 1, DegradedAfter: -1},
+	}, nil, time.Nanosecond) // every probe is slower than the target's degraded_after
 	now := time.Now()
 	ok := probe.NewTrace()
 	ok.SetMeasure("delivery", 1500*time.Millisecond)

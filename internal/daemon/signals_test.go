@@ -12,19 +12,13 @@ import (
 // the snapshot with its reason and detail; a storage gate that runs low stays passed but
 // shows degraded with its capacity; the CLI's version note is the target's Axigen version.
 func TestProberDegradedAndSignals(t *testing.T) {
-	spec := TargetSpec{Name: "t",
-		Checks: []CheckSpec{
+	ts := handState(t,
+		[]CheckSpec{
 			{Name: "cli", Probe: probe.Spec{Protocol: "cli", Address: "127.0.0.1:7000"}, Weight: 1},
 			{Name: "queue", Weight: 1, Probe: probe.Spec{Protocol: "metrics", Address: "127.0.0.1:9000", Username: "admin",
 				Password: secret.New("pw"), Metrics: []probe.MetricRule{{Series: "queue_size", DegradedAbove: new(float64)}}}},
 		},
-		Gates:    []CheckSpec{{Name: "storage", Probe: probe.Spec{Protocol: "storage", StoragePath: "/srv"}}},
-		Interval: time.Minute, FastInterval: time.Second, Timeout: 10 * time.Second,
-		Window: 5, Rise: 1, Fall: 1, OfflineBelow: 0.5}
-	ts, err := newTargetState(spec, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+		[]CheckSpec{{Name: "storage", Probe: probe.Spec{Protocol: "storage", StoragePath: "/srv"}}}, 0)
 	now := time.Now()
 	cli := probe.NewTrace()
 	cli.SetNote("version", "10.6.30")

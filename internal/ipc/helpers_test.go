@@ -4,23 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	if sock := os.Getenv(hogEnv); sock != "" {
-		os.Exit(runHog(sock)) // re-executed as nobody by TestOneUIDCannotStarveOthers
-	}
-	goleak.VerifyTestMain(m)
-}
+// TestMain: re-executed as nobody by TestOneUIDCannotStarveOthers, the binary is the hog.
+func TestMain(m *testing.M) { testkit.Main(m, hogEnv, runHog) }
 
 // fakeSource answers from a fixed table; "" maps to "axigen".
 type fakeSource struct {
@@ -121,13 +115,7 @@ func wait(t *testing.T, ch <-chan struct{}, what string) {
 
 // sockPath returns a short socket path (sun_path holds 108 bytes) in a fresh directory.
 func sockPath(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ipc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "s.sock")
+	return filepath.Join(itest.ShortDir(t, "ipc"), "s.sock")
 }
 
 // serve listens on a fresh socket, applies configure, serves src until the test ends and

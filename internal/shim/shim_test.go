@@ -13,19 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/axprobe/axprobe/internal/ipc"
 	"github.com/axprobe/axprobe/internal/itest"
 	"github.com/axprobe/axprobe/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	if sock := os.Getenv(impostorEnv); sock != "" {
-		os.Exit(runImpostor(sock)) // re-executed as another user by TestImpostorSocket
-	}
-	goleak.VerifyTestMain(m)
-}
+// TestMain: re-executed as another user by TestImpostorSocket, the binary is the impostor.
+func TestMain(m *testing.M) { testkit.Main(m, impostorEnv, runImpostor) }
 
 // source is a fake daemon Source that always gives one answer.
 type source struct{ answer ipc.Answer }
@@ -44,15 +38,7 @@ func answer(code int, state string) ipc.Answer {
 }
 
 // sockDir returns a short fresh directory for sockets (sun_path holds 108 bytes).
-func sockDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "shim")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+func sockDir(t *testing.T) string { return itest.ShortDir(t, "shim") }
 
 // fakeDaemon serves a on a fresh socket until the test ends and returns the socket path.
 func fakeDaemon(t *testing.T, a ipc.Answer) string {

@@ -5,7 +5,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+// Main is the TestMain of a package whose tests run this test binary again as another
+// user (AsNobody): when the environment variable env is set, the binary plays that part,
+// part(env's value), and exits with its code; otherwise it runs the tests and fails them
+// if any leaves a goroutine behind.
+func Main(m *testing.M, env string, part func(value string) int) {
+	if v := os.Getenv(env); v != "" {
+		os.Exit(part(v))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // AsNobody returns the command that runs this test binary as the user nobody (uid and gid
 // 65534, via setpriv) with env added to the environment: a test's TestMain that finds that
