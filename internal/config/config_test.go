@@ -302,20 +302,10 @@ func TestEnvOutsideConfigIsIgnored(t *testing.T) {
 }
 
 func TestPasswords(t *testing.T) {
-	dir := t.TempDir()
 	const pw = "s3cr3t-Pa55"
-	pwFile := filepath.Join(dir, "probe.pw")
-	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	crlfFile := filepath.Join(dir, "crlf.pw")
-	if err := os.WriteFile(crlfFile, []byte(pw+"\r\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	twoLines := filepath.Join(dir, "two.pw")
-	if err := os.WriteFile(twoLines, []byte(pw+"\n\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pwFile := testfile.Write(t, "probe.pw", pw+"\n")
+	crlfFile := testfile.Write(t, "crlf.pw", pw+"\r\n")
+	twoLines := testfile.Write(t, "two.pw", pw+"\n\n")
 	file := writeConfig(t, `
 targets:
   - name: axigen

@@ -3,7 +3,6 @@ package probe
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -99,10 +98,6 @@ func replay(conn net.Conn, prefix []byte, br *bufio.Reader) *replayConn {
 	return &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(prefix), br)}
 }
 
-// errInjected reports plain-text bytes that arrived behind a STARTTLS/STLS acceptance: they
-// would be taken as coming from inside the TLS session (the STARTTLS injection attack).
-var errInjected = errors.New("server sent data after accepting STARTTLS")
-
 // syntaxError is a reply that breaks the protocol's grammar. In a greeting it makes a
 // bad_banner; anywhere else Wrap classifies it as protocol.
 type syntaxError struct{ msg string }
@@ -111,14 +106,4 @@ func (e *syntaxError) Error() string { return e.msg }
 
 func syntaxErrorf(format string, args ...any) error {
 	return &syntaxError{msg: fmt.Sprintf(format, args...)}
-}
-
-// greetingFail turns an error met while reading a greeting into an *Error: a syntax error
-// is a bad banner, anything else (over-long line, network) is classified by Wrap.
-func greetingFail(ctx context.Context, t *Trace, err error) error {
-	var se *syntaxError
-	if errors.As(err, &se) && ctx.Err() == nil {
-		return Fail(t, ReasonBadBanner, 0, err)
-	}
-	return Wrap(ctx, t, err)
 }

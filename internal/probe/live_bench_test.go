@@ -5,16 +5,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/axprobe/axprobe/internal/testfile"
 )
 
 // The answer-time reads of the local gates (LiveCheck), each on its own: what one MONITOR
 // pays for a fact read at the moment of the answer (docs/BENCHMARKS.md, "Local fact →
 // answer").
 func BenchmarkLiveCheck(b *testing.B) {
-	pidfile := filepath.Join(b.TempDir(), "axigen.pid")
-	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	pidfile := testfile.Write(b, "axigen.pid", strconv.Itoa(os.Getpid())+"\n")
 	exe, _ := os.Executable()
 	for _, c := range []struct {
 		name string

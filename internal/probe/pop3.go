@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 )
 
 // pop3Prober speaks to a POP3 listener with a small in-tree client: greeting, STLS or
@@ -121,15 +120,4 @@ func (p *pop3Prober) login(ctx context.Context, t *Trace, conn net.Conn, br *buf
 		return Fail(t, ReasonAuth, 0, fmt.Errorf("PASS answered -ERR %q", truncate(text)))
 	}
 	return nil
-}
-
-// pop3HasCapability reports whether a CAPA listing names capability.
-func pop3HasCapability(capa []string, capability string) bool {
-	for _, l := range capa {
-		name, _, _ := strings.Cut(l, " ")
-		if strings.EqualFold(name, capability) {
-			return true
-		}
-	}
-	return false
 }

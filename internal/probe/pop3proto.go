@@ -66,3 +66,14 @@ func pop3Command(w io.Writer, br *bufio.Reader, line string) (ok bool, text stri
 	}
 	return parsePOP3Status(string(b))
 }
+
+// pop3HasCapability reports whether a CAPA listing names capability.
+func pop3HasCapability(capa []string, capability string) bool {
+	for _, l := range capa {
+		name, _, _ := strings.Cut(l, " ")
+		if strings.EqualFold(name, capability) {
+			return true
+		}
+	}
+	return false
+}

@@ -118,10 +118,8 @@ func waitPidfd(ctx context.Context, fd int) error {
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+	case <-time.After(d):
 	}
 }
