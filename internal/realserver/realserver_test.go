@@ -282,16 +282,24 @@ func lookSwaks(t *testing.T) string {
 	return p
 }
 
-// smtpEHLO returns the EHLO answer of the server at addr, plain text.
-func smtpEHLO(t *testing.T, addr string) string {
+// dialText connects to the line-based server at addr (within 5 s) for the rest of the
+// test, every read and write bounded to within d from now, and returns the conn and a
+// reader over it.
+func dialText(t *testing.T, addr string, d time.Duration) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(conn)
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(d))
+	return conn, bufio.NewReader(conn)
+}
+
+// smtpEHLO returns the EHLO answer of the server at addr, plain text.
+func smtpEHLO(t *testing.T, addr string) string {
+	t.Helper()
+	conn, r := dialText(t, addr, 10*time.Second)
 	readReply := func() string {
 		var b strings.Builder
 		for range 100 {
@@ -324,13 +332,8 @@ type imapConn struct {
 
 func dialIMAP(t *testing.T, addr string) *imapConn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &imapConn{conn: conn, r: bufio.NewReader(conn)}
+	conn, r := dialText(t, addr, 30*time.Second)
+	c := &imapConn{conn: conn, r: r}
 	if line, err := c.r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "* OK") {
 		t.Fatalf("IMAP greeting %q, %v", line, err)
 	}
