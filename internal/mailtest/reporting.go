@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,24 +18,24 @@ import (
 // the demo turn its knobs at run time: the queue's size and growth, the version, the
 // Reporting service on or off. It is safe for concurrent use.
 type Reporting struct {
-	mu      sync.Mutex
-	version string
-	queue   float64   // size at queueAt
-	growth  float64   // messages per minute from queueAt on
-	queueAt time.Time // when queue was set
+	version atomic.Pointer[string]
+	off     atomic.Bool
 	started time.Time
-	off     bool
 	now     func() time.Time
+
+	mu      sync.Mutex // guards the queue
+	queue   float64    // size at queueAt
+	growth  float64    // messages per minute from queueAt on
+	queueAt time.Time  // when queue was set
 }
 
 // NewReporting returns a Reporting for version ("" means DefaultVersion) with an empty,
 // still queue and the Reporting service on.
 func NewReporting(version string) *Reporting {
-	if version == "" {
-		version = DefaultVersion
-	}
 	now := time.Now()
-	return &Reporting{version: version, queueAt: now, started: now, now: time.Now}
+	r := &Reporting{queueAt: now, started: now, now: time.Now}
+	r.SetVersion(version)
+	return r
 }
 
 // SetVersion changes the version reported from now on ("" means DefaultVersion).
@@ -42,17 +43,11 @@ func (r *Reporting) SetVersion(v string) {
 	if v == "" {
 		v = DefaultVersion
 	}
-	r.mu.Lock()
-	r.version = v
-	r.mu.Unlock()
+	r.version.Store(&v)
 }
 
 // Version returns the version reported.
-func (r *Reporting) Version() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.version
-}
+func (r *Reporting) Version() string { return *r.version.Load() }
 
 // SetQueue sets the mail queue to n messages and stops any growth.
 func (r *Reporting) SetQueue(n float64) {
@@ -90,18 +85,10 @@ func (r *Reporting) QueueGrowth() float64 {
 }
 
 // SetEnabled switches Axigen's Reporting service: off, /metrics answers 404.
-func (r *Reporting) SetEnabled(on bool) {
-	r.mu.Lock()
-	r.off = !on
-	r.mu.Unlock()
-}
+func (r *Reporting) SetEnabled(on bool) { r.off.Store(!on) }
 
 // Enabled reports whether the Reporting service runs.
-func (r *Reporting) Enabled() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.off
-}
+func (r *Reporting) Enabled() bool { return !r.off.Load() }
 
 // Exposition renders the metrics in the Prometheus text format, as Axigen's WebAdmin
 // serves them: queue_size, load_average, uptime (seconds) and users_count per domain.

@@ -3,7 +3,6 @@ package probe
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/axprobe/axprobe/internal/testfile"
@@ -13,7 +12,7 @@ import (
 // pays for a fact read at the moment of the answer (docs/BENCHMARKS.md, "Local fact →
 // answer").
 func BenchmarkLiveCheck(b *testing.B) {
-	pidfile := testfile.Write(b, "axigen.pid", strconv.Itoa(os.Getpid())+"\n")
+	pidfile := testfile.PidFile(b, os.Getpid())
 	exe, _ := os.Executable()
 	for _, c := range []struct {
 		name string

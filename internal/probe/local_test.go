@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +65,7 @@ func TestProcessGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pidfile := testfile.Write(t, "axigen.pid", strconv.Itoa(os.Getpid()))
+	pidfile := testfile.PidFile(t, os.Getpid())
 	if err := runGate(t, Spec{Protocol: "process", PidFile: pidfile, ProcessName: filepath.Base(exe)}); err != nil {
 		t.Errorf("this process: %v", err)
 	}

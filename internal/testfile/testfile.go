@@ -8,6 +8,7 @@ package testfile
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +27,13 @@ func Write(t testing.TB, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// PidFile makes a pidfile called axigen.pid holding pid and a newline, in a new temporary
+// directory, and returns its path.
+func PidFile(t testing.TB, pid int) string {
+	t.Helper()
+	return Write(t, "axigen.pid", strconv.Itoa(pid)+"\n")
 }
 
 // FIFO makes a named pipe called name in a new temporary directory and returns its path.

@@ -10,6 +10,9 @@ func TestMakes(t *testing.T) {
 	if b, err := os.ReadFile(Write(t, "f", "content")); err != nil || string(b) != "content" {
 		t.Errorf("Write: %q, %v", b, err)
 	}
+	if b, err := os.ReadFile(PidFile(t, 42)); err != nil || string(b) != "42\n" {
+		t.Errorf("PidFile: %q, %v", b, err)
+	}
 	if fi, err := os.Lstat(FIFO(t, "fifo")); err != nil || fi.Mode().Type() != fs.ModeNamedPipe {
 		t.Errorf("FIFO: %v, %v", fi, err)
 	}
