@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/axprobe/axprobe/internal/mailtest"
+	"github.com/axprobe/axprobe/internal/testfile"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 const (
@@ -47,11 +49,29 @@ func runProbeCommand(t *testing.T, args ...string) (code int, stdout, stderr str
 	return code, stdout, stderr
 }
 
+// subcommand is what a command of the command table runs.
+type subcommand func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+
 // runSubcommand runs cmd with args and returns its exit code, stdout and stderr.
-func runSubcommand(cmd func(context.Context, []string, io.Writer, io.Writer) int, args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
+func runSubcommand(cmd subcommand, args ...string) (code int, stdout, stderr string) {
+	var out, errOut testkit.SyncBuffer // the daemon logs from its goroutines
 	code = cmd(context.Background(), args, &out, &errOut)
 	return code, out.String(), errOut.String()
+}
+
+// runBounded is runSubcommand for a command that must not block: the test fails at once
+// if cmd has not returned within testfile.Deadline.
+func runBounded(t *testing.T, cmd subcommand, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	r := testfile.Within(t, fmt.Sprint(args), func() result {
+		code, stdout, stderr := runSubcommand(cmd, args...)
+		return result{code, stdout, stderr}
+	})
+	return r.code, r.stdout, r.stderr
 }
 
 func TestProbeCommandOK(t *testing.T) {

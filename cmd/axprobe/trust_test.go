@@ -2,18 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/axprobe/axprobe/internal/daemon"
+	"github.com/axprobe/axprobe/internal/testfile"
 	"github.com/axprobe/axprobe/internal/testkit"
 )
 
@@ -21,28 +19,10 @@ import (
 // /dev/zero ran out of memory, a FIFO hung past --timeout. Both end at once, exit 2, with
 // the reason.
 func TestProbePasswordFileHostile(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{fifo, "/dev/zero"} {
-		type result struct {
-			code           int
-			stdout, stderr string
-		}
-		done := make(chan result, 1)
-		go func() {
-			var out, errOut bytes.Buffer
-			code := probeCommand(context.Background(), []string{"imap://probe@127.0.0.1:1", "--password-file", path, "--timeout", "2s"}, &out, &errOut)
-			done <- result{code, out.String(), errOut.String()}
-		}()
-		select {
-		case r := <-done:
-			if r.code != 2 || !strings.Contains(r.stderr, path+" is not a regular file") {
-				t.Errorf("--password-file %s: exit %d, stderr %q; want 2 and why", path, r.code, r.stderr)
-			}
-		case <-time.After(20 * time.Second): // --timeout is 2 s
-			t.Fatalf("--password-file %s: still running after 20 s", path)
+	for _, path := range []string{testfile.FIFO(t, "fifo"), "/dev/zero"} {
+		code, _, stderr := runBounded(t, probeCommand, "imap://probe@127.0.0.1:1", "--password-file", path, "--timeout", "2s")
+		if code != 2 || !strings.Contains(stderr, path+" is not a regular file") {
+			t.Errorf("--password-file %s: exit %d, stderr %q; want 2 and why", path, code, stderr)
 		}
 	}
 }
@@ -54,25 +34,13 @@ const hostileBanner = "\x1b]0;pwned\x07\x1b[2J\u009b31mgone"
 // TestProbeEscapesServerText: an Axigen CLI whose prompt carries terminal escapes (the
 // probe error quotes it raw: "first prompt is <...>"); `axprobe probe` shows them escaped.
 func TestProbeEscapesServerText(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer func() { ln.Close(); wg.Wait() }()
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "Welcome to the CLI\r\n<"+hostileBanner+"> ")
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			_, _ = io.Copy(io.Discard, c) // until the probe hangs up
-			c.Close()
-		}
+	addr := testkit.Listen(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		_, _ = io.WriteString(c, "Welcome to the CLI\r\n<"+hostileBanner+"> ")
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.Copy(io.Discard, c) // until the probe hangs up
+		c.Close()
 	})
-	code, stdout, stderr := runProbeCommand(t, "axigen-cli://"+ln.Addr().String(), "--timeout", "5s")
+	code, stdout, stderr := runProbeCommand(t, "axigen-cli://"+addr, "--timeout", "5s")
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (stdout %q, stderr %q)", code, stdout, stderr)
 	}
@@ -118,22 +86,13 @@ func TestRunHTTPBindFailsBeforeStart(t *testing.T) {
     checks:
       - { name: smtp, protocol: smtp, port: 1 }
 `
-	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
+	writeFile(t, config, yaml)
+	code, _, stderr := runBounded(t, runCommand, "--config", config)
+	if code != 1 || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("exit %d, log:\n%s\nwant 1 and the bind error", code, stderr)
 	}
-	var stdout, stderr testkit.SyncBuffer
-	done := make(chan int, 1)
-	go func() { done <- runCommand(context.Background(), []string{"--config", config}, &stdout, &stderr) }()
-	select {
-	case code := <-done:
-		if code != 1 || !strings.Contains(stderr.String(), "address already in use") {
-			t.Errorf("exit %d, log:\n%s\nwant 1 and the bind error", code, stderr.String())
-		}
-		if strings.Contains(stderr.String(), "axprobe started") {
-			t.Errorf("\"axprobe started\" logged before the bind failed:\n%s", stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("axprobe run did not exit")
+	if strings.Contains(stderr, "axprobe started") {
+		t.Errorf("\"axprobe started\" logged before the bind failed:\n%s", stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "s.sock")); !os.IsNotExist(err) {
 		t.Errorf("the socket was left behind: %v", err)
