@@ -46,7 +46,7 @@ func serveCLI(s *Server, c *conn) error {
 
 // runCLI runs cs on nc until EXIT, an error or the connection's end; nil after EXIT.
 func runCLI(nc net.Conn, cs *cliSession, idle time.Duration) error {
-	return serveLines(nc, cs, cliMaxLine, idle, "-ERR: Line too long\r\n", nil)
+	return serveLines(nc, cs.exec, cliMaxLine, idle, "-ERR: Line too long\r\n", nil)
 }
 
 // cliState is where a CLI session stands; each state has its prompt and its HELP.

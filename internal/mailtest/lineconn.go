@@ -69,19 +69,14 @@ const (
 	lineStartTLS          // run the TLS handshake, then read commands again
 )
 
-// lineSession is the state machine of an in-tree line server (POP3, the CLI), free of I/O:
-// exec takes one command line and returns the whole reply, line ends and prompt included,
-// and what to do next.
-type lineSession interface {
-	exec(line string) (string, lineNext)
-}
-
-// serveLines runs ls on nc until it says quit (nil), an error or the connection's end: each
-// line, at most maxLine bytes and awaited at most idle, goes to ls and its reply goes back.
+// serveLines runs the state machine of an in-tree line server (POP3, the CLI) on nc until
+// it says lineQuit (nil), an error or the connection's end: each line, at most maxLine
+// bytes and awaited at most idle, goes to exec, which is free of I/O and returns the whole
+// reply (line ends and prompt included) and what to do next; the reply goes back.
 // An over-long line is answered tooLong and ends the session. After a lineStartTLS reply,
-// upgrade (nil when ls never asks) gets the plain conn and whether the client already sent
+// upgrade (nil when exec never asks) gets the plain conn and whether the client already sent
 // bytes behind the command, and returns the TLS conn the session goes on over.
-func serveLines(nc net.Conn, ls lineSession, maxLine int, idle time.Duration, tooLong string, upgrade func(nc net.Conn, pipelined bool) (net.Conn, error)) error {
+func serveLines(nc net.Conn, exec func(line string) (string, lineNext), maxLine int, idle time.Duration, tooLong string, upgrade func(nc net.Conn, pipelined bool) (net.Conn, error)) error {
 	lc := newLineConn(nc, maxLine, idle)
 	for {
 		line, err := lc.readLine()
@@ -91,7 +86,7 @@ func serveLines(nc net.Conn, ls lineSession, maxLine int, idle time.Duration, to
 			}
 			return err
 		}
-		reply, next := ls.exec(line)
+		reply, next := exec(line)
 		if err := lc.write(reply); err != nil {
 			return err
 		}
@@ -123,7 +118,7 @@ func serverTLS(nc net.Conn, cfg *tls.Config) (*tls.Conn, error) {
 // the session each connection runs.
 type inTreeProto struct {
 	srv           *Server
-	name          string // for the log
+	logMsg        string // what the log says of a session that ended in an error
 	greet         func(s *Server, c *conn) []byte
 	wrong, reject []byte
 	run           func(s *Server, c *conn) error
@@ -134,7 +129,7 @@ type inTreeProto struct {
 // the session of one connection (serveLines underneath).
 func startLines(opts Options, name string, greet func(s *Server, c *conn) []byte, wrong, reject string, run func(s *Server, c *conn) error) (*Server, error) {
 	return newServer(opts, func(s *Server, _ net.Addr) (protocol, error) {
-		return &inTreeProto{srv: s, name: name, greet: greet, wrong: []byte(wrong), reject: []byte(reject), run: run}, nil
+		return &inTreeProto{srv: s, logMsg: "mailtest: " + name + " session", greet: greet, wrong: []byte(wrong), reject: []byte(reject), run: run}, nil
 	})
 }
 
@@ -144,6 +139,6 @@ func (p *inTreeProto) rejectGreeting() []byte  { return p.reject }
 func (p *inTreeProto) close() error            { return nil } // no library server behind
 func (p *inTreeProto) serve(c *conn) {
 	if err := p.run(p.srv, c); err != nil {
-		p.srv.log.Debug("mailtest: "+p.name+" session", "addr", p.srv.addr, "err", err)
+		p.srv.log.Debug(p.logMsg, "addr", p.srv.addr, "err", err)
 	}
 }

@@ -45,7 +45,7 @@ func servePOP3(s *Server, c *conn) error {
 // answer +OK and then never complete the handshake. It returns the error that ended the
 // session, nil after QUIT.
 func runPOP3(nc net.Conn, ps *pop3Session, cfg *tls.Config, stall bool, idle time.Duration) error {
-	return serveLines(nc, ps, pop3MaxLine, idle, "-ERR Line too long\r\n", func(nc net.Conn, pipelined bool) (net.Conn, error) {
+	return serveLines(nc, ps.exec, pop3MaxLine, idle, "-ERR Line too long\r\n", func(nc net.Conn, pipelined bool) (net.Conn, error) {
 		if pipelined {
 			return nil, fmt.Errorf("pop3: client sent data behind STLS")
 		}
