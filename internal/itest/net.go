@@ -21,6 +21,12 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// Port returns the port of a "host:port" address ("" when it has none).
+func Port(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
 // Control sends request (one line, with its newline) to the control socket of an
 // axigen-standin (cmd/axigen-standin, --control) and returns its reply line, without the
 // newline. Both are bounded to 10 s.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -70,9 +69,9 @@ func TestAxigenOfflineThroughPrometheusAndAlertmanager(t *testing.T) {
     fast_interval: 200ms
     timeout: 800ms
     checks:
-      - {name: smtp, protocol: smtp, port: %d}
-      - {name: imap, protocol: imap, port: %d}
-`, port(t, ax.SMTP.Addr()), port(t, ax.IMAP.Addr()))
+      - {name: smtp, protocol: smtp, port: %s}
+      - {name: imap, protocol: imap, port: %s}
+`, itest.Port(ax.SMTP.Addr()), itest.Port(ax.IMAP.Addr()))
 	itest.WriteFile(t, filepath.Join(dir, "axprobe.yaml"), cfg)
 	daemon := itest.StartProc(t, "axprobe", filepath.Join(dir, "axprobe.log"),
 		axprobe, "run", "--config", filepath.Join(dir, "axprobe.yaml"))
@@ -469,19 +468,6 @@ func get(u string) (string, error) {
 		return "", fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return string(b), nil
-}
-
-func port(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // waitUntil waits (itest.WaitUntil) at most waitLimit, polling every 100 ms.

@@ -188,7 +188,6 @@ func TestDaemonUnderHostility(t *testing.T) {
 	}
 	socket := filepath.Join(dir, "axprobe.sock")
 	config := filepath.Join(dir, "axprobe.yaml")
-	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 	yaml := itest.DaemonConfig(socket, "", false) + fmt.Sprintf(`  - name: healthy
     vip: 127.0.0.1
 %s    interval: 600ms
@@ -208,7 +207,7 @@ func TestDaemonUnderHostility(t *testing.T) {
     fast_interval: 100ms
     timeout: %s
     checks:
-%s`, processGate(pidfile, "sleep"), hostileTimeout, port(smtp.Addr()), port(pop3.Addr()), hostileTimeout, hostileChecks.String())
+%s`, processGate(pidfile, "sleep"), hostileTimeout, itest.Port(smtp.Addr()), itest.Port(pop3.Addr()), hostileTimeout, hostileChecks.String())
 	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

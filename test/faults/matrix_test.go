@@ -301,7 +301,6 @@ func (e *mxEnv) shimArgs() []string {
 // configYAML is the daemon's config: every real listener, critical mail checks with
 // STARTTLS and login, and the three gates.
 func (e *mxEnv) configYAML(caFile, pwFile, imap string) string {
-	port := func(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 	mail := func(name, proto, addr string) string {
 		return fmt.Sprintf(`      - name: %s
         protocol: %s
@@ -313,7 +312,7 @@ func (e *mxEnv) configYAML(caFile, pwFile, imap string) string {
         auth:
           username: %s
           password_file: %s
-`, name, proto, port(addr), caFile, e.srv.User, pwFile)
+`, name, proto, itest.Port(addr), caFile, e.srv.User, pwFile)
 	}
 	return itest.DaemonConfig(e.socket, "", true) + fmt.Sprintf(`  - name: axigen
     vip: %s
@@ -332,7 +331,7 @@ func (e *mxEnv) configYAML(caFile, pwFile, imap string) string {
         weight: 0.5
 `, e.vip, processGate(e.pidfile, "sleep"), e.storage, mxSchedule.yaml(),
 		mail("smtp", "smtp", e.srv.SMTP), mail("imap", "imap", imap),
-		mail("pop3", "pop3", e.srv.POP3), port(e.srv.HTTP))
+		mail("pop3", "pop3", e.srv.POP3), itest.Port(e.srv.HTTP))
 }
 
 func (e *mxEnv) startDaemon() {

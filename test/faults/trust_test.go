@@ -32,7 +32,6 @@ func TestTrustBoundaries(t *testing.T) {
 	smtp.SetFault(mailtest.FaultRejectBanner)
 	pidfile := filepath.Join(dir, "axigen.pid")
 	startSleeper(t, dir, pidfile)
-	_, port, _ := net.SplitHostPort(smtp.Addr())
 	runDir := filepath.Join(dir, "run")
 	socket := filepath.Join(runDir, "axprobe.sock")
 	config := filepath.Join(dir, "axprobe.yaml")
@@ -44,7 +43,7 @@ func TestTrustBoundaries(t *testing.T) {
     fall: 2
     checks:
       - { name: smtp, protocol: smtp, port: %s }
-`, processGate(pidfile, "sleep"), port)
+`, processGate(pidfile, "sleep"), itest.Port(smtp.Addr()))
 	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,13 +165,4 @@ func (m crmMon) role(id string) (role, on string, failed bool) {
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
 	return itest.WaitFor(t, limit, 100*time.Millisecond, what, cond)
-}
-
-// atoi parses a decimal, -1 when it is not one.
-func atoi(s string) int {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return -1
-	}
-	return n
 }

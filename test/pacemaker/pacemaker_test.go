@@ -256,3 +256,12 @@ func (n *node) monitorCmd(dir string) []string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// atoi parses a decimal, -1 when it is not one.
+func atoi(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return -1
+	}
+	return n
+}
