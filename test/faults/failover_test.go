@@ -88,9 +88,7 @@ func runFailover(t *testing.T, tag, schedule string, moves int, oneStep bool) {
 		n.socket = filepath.Join(dir, strings.ToLower(n.name)+".sock")
 		n.pidfile = filepath.Join(dir, strings.ToLower(n.name)+".pid")
 		n.config = filepath.Join(dir, strings.ToLower(n.name)+".yaml")
-		if err := os.WriteFile(n.config, []byte(n.configYAML(schedule)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		itest.WriteFile(t, n.config, n.configYAML(schedule))
 	}
 
 	a.exec(t, "ip", "addr", "add", foVIP+"/32", "dev", a.link)
@@ -410,9 +408,7 @@ func TestLocalFactsAnswerAtOnce(t *testing.T) {
 	}
 	n.config = filepath.Join(dir, "l.yaml")
 	cfg := strings.Replace(n.configYAML(""), "    checks:", fmt.Sprintf("    storage:\n      path: %s\n    checks:", storage), 1)
-	if err := os.WriteFile(n.config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	itest.WriteFile(t, n.config, cfg)
 	vipAdd := func() { n.exec(t, "ip", "addr", "add", foVIP+"/32", "dev", n.link) }
 	vipAdd()
 	n.startStandIn(t, standin, dir)

@@ -208,9 +208,7 @@ func TestDaemonUnderHostility(t *testing.T) {
     timeout: %s
     checks:
 %s`, processGate(pidfile, "sleep"), hostileTimeout, itest.Port(smtp.Addr()), itest.Port(pop3.Addr()), hostileTimeout, hostileChecks.String())
-	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	itest.WriteFile(t, config, yaml)
 	d := itest.StartProc(t, "axprobe run", filepath.Join(dir, "axprobe.log"), axprobe, "run", "--config", config)
 
 	// Let every hostile check fail several times over before the flood.

@@ -282,7 +282,7 @@ func newMxEnv(t *testing.T, axprobe string, c mxCase) *mxEnv {
 
 	e.socket = filepath.Join(e.dir, "run", "axprobe.sock")
 	e.config = filepath.Join(e.dir, "axprobe.yaml")
-	e.must(os.WriteFile(e.config, []byte(e.configYAML(caFile, pwFile, imap)), 0o644))
+	itest.WriteFile(t, e.config, e.configYAML(caFile, pwFile, imap))
 	e.axprobe = axprobe
 	e.startDaemon()
 	e.rec = startRecorder(t, e.socket, "axigen", e.shimArgs())

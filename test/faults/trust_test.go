@@ -44,9 +44,7 @@ func TestTrustBoundaries(t *testing.T) {
     checks:
       - { name: smtp, protocol: smtp, port: %s }
 `, processGate(pidfile, "sleep"), itest.Port(smtp.Addr()))
-	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	itest.WriteFile(t, config, yaml)
 	shimArgs := []string{"--socket", socket, "--target", "axigen", "--timeout", "3s"}
 	shimOut := func() (int, string) {
 		r := shimBinary(monitor, "", shimArgs...)
