@@ -43,12 +43,11 @@ Flags:
 func checkConfigCommand(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cmdline.NewFlagSet("axprobe check-config", checkConfigHelp, stderr)
 	fs.ArgHint = "(the file goes after --config)"
+	fs.HelpTo = stdout
 	path := fs.String("config", config.DefaultPath, "config file to check")
 	printConfig := fs.Bool("print", false, "print the effective config (defaults filled in, passwords redacted) and, as a second YAML document, what runs, on stdout")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
 			return 0
 		}
 		return 2

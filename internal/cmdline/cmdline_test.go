@@ -70,3 +70,23 @@ func TestFlagSetParse(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagSetHelpTo: with HelpTo set, -h's help goes there, once, and problems still go to
+// the output (check-config printed its help on both).
+func TestFlagSetHelpTo(t *testing.T) {
+	for _, tc := range []struct {
+		args              []string
+		wantHelp, wantOut string
+	}{
+		{[]string{"-h"}, "Usage: prog cmd\n", ""},
+		{[]string{"--bogus"}, "", "flag provided but not defined: -bogus\nUsage: prog cmd\n"},
+	} {
+		var help, out strings.Builder
+		fs := NewFlagSet("prog cmd", "Usage: prog cmd\n", &out)
+		fs.HelpTo = &help
+		_ = fs.Parse(tc.args)
+		if help.String() != tc.wantHelp || out.String() != tc.wantOut {
+			t.Errorf("%q: help %q, output %q; want help %q, output %q", tc.args, help.String(), out.String(), tc.wantHelp, tc.wantOut)
+		}
+	}
+}

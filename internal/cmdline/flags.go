@@ -1,6 +1,7 @@
 package cmdline
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,10 @@ type FlagSet struct {
 	// ArgHint, when set, follows the complaint about a positional argument, e.g. "(the
 	// file goes after --config)".
 	ArgHint string
+
+	// HelpTo, when set, gets -h's help instead of the output, e.g. stdout for a command
+	// whose help is an answer rather than a complaint. Problems still go to the output.
+	HelpTo io.Writer
 }
 
 // NewFlagSet returns the flag set of the command name (e.g. "axprobe status", which
@@ -38,7 +43,18 @@ func NewFlagSet(name, help string, output io.Writer) *FlagSet {
 // --help (the help has been written), or ErrUsage once it has written the problem: the
 // flag package's message and the usage, or `NAME: unexpected argument "x"`.
 func (fs *FlagSet) Parse(args []string) error {
-	if err := fs.FlagSet.Parse(args); err != nil {
+	// The flag package writes the help and its complaints while it parses; whether they
+	// were help is known only after.
+	out := fs.Output()
+	var written bytes.Buffer
+	fs.SetOutput(&written)
+	err := fs.FlagSet.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) && fs.HelpTo != nil {
+		out = fs.HelpTo
+	}
+	_, _ = out.Write(written.Bytes())
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
