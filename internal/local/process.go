@@ -135,10 +135,11 @@ func describe(err error) error {
 // common case costs one read of /proc/<pid>/stat, which holds both the state and the
 // command name; the executable's link is read only when the command name differs.
 func checkPid(pid int, name string) error {
-	state, comm, err := procStat(pid)
+	st, err := ReadProcStat(pid)
 	if err != nil {
 		return err
 	}
+	state, comm := st.State, st.Comm
 	if state == 'Z' || state == 'X' {
 		return fmt.Errorf("pid %d is not running (zombie)", pid)
 	}
@@ -159,21 +160,80 @@ func checkPid(pid int, name string) error {
 	return fmt.Errorf("pid %d is %s, not %s", pid, is, name)
 }
 
-// procStat returns the state letter and the command name of pid from /proc/<pid>/stat.
-func procStat(pid int) (state byte, comm string, err error) {
+// ProcStat is what /proc/<pid>/stat says of a process: what the process gate reads, and
+// what internal/realserver reads to find the processes of a server's session.
+type ProcStat struct {
+	State         byte   // R, S, T (stopped), Z (zombie), X (dead), ...
+	Comm          string // the command name (at most commLen bytes)
+	Pgrp, Session int
+}
+
+// ReadProcStat reads /proc/<pid>/stat. The error says that pid is not running, or why the
+// file could not be read or parsed.
+func ReadProcStat(pid int) (ProcStat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, "", fmt.Errorf("pid %d is not running", pid)
+		return ProcStat{}, fmt.Errorf("pid %d is not running", pid)
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("pid %d: %w", pid, describe(err))
+		return ProcStat{}, fmt.Errorf("pid %d: %w", pid, describe(err))
 	}
-	// "pid (comm) S ...": comm may itself contain ") ", so the state follows the last ')'.
+	st, ok := ParseProcStat(b)
+	if !ok {
+		return ProcStat{}, fmt.Errorf("pid %d: cannot parse /proc/%d/stat", pid, pid)
+	}
+	return st, nil
+}
+
+// ParseProcStat parses the text of /proc/<pid>/stat, "pid (comm) state ppid pgrp session
+// ...". comm is chosen by the process and may itself hold blanks and parentheses: it runs
+// from the first '(' to the last ')', and the fields are counted from there. For text of
+// another shape ok is false and st is zero. It allocates only comm.
+func ParseProcStat(b []byte) (st ProcStat, ok bool) {
 	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open || end+2 >= len(b) {
-		return 0, "", fmt.Errorf("pid %d: cannot parse /proc/%d/stat", pid, pid)
+	if open < 0 || end < open {
+		return ProcStat{}, false
 	}
-	return b[end+2], string(b[open+1 : end]), nil
+	var f [4][]byte // state, ppid, pgrp, session
+	rest := b[end+1:]
+	for i := range f {
+		rest = bytes.TrimLeft(rest, " \t\n")
+		n := bytes.IndexAny(rest, " \t\n")
+		if n < 0 {
+			n = len(rest)
+		}
+		f[i], rest = rest[:n], rest[n:]
+	}
+	pgrp, ok1 := statInt(f[2])
+	session, ok2 := statInt(f[3])
+	if len(f[0]) != 1 || !ok1 || !ok2 {
+		return ProcStat{}, false
+	}
+	return ProcStat{State: f[0][0], Comm: string(b[open+1 : end]), Pgrp: pgrp, Session: session}, true
+}
+
+// statInt parses a field of /proc/<pid>/stat: a decimal int, maybe negative, of at most
+// 18 digits. Unlike strconv.Atoi(string(b)) it does not allocate, which matters to the
+// process gate's scan of every process.
+func statInt(b []byte) (int, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // procExe returns the base name of pid's executable, or "" when it cannot be read (kernel

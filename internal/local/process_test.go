@@ -71,8 +71,8 @@ func TestCheckProcessChildByName(t *testing.T) {
 	}
 	// Another sleep may run on this machine; whichever was found must really be sleep and
 	// cannot be later than our child's pid when that was the lowest.
-	if _, comm, _ := procStat(pid); comm != "sleep" {
-		t.Errorf("found pid %d with comm %q, want sleep", pid, comm)
+	if st, _ := ReadProcStat(pid); st.Comm != "sleep" {
+		t.Errorf("found pid %d with comm %q, want sleep", pid, st.Comm)
 	}
 	if pid > child.Process.Pid {
 		t.Errorf("found pid %d, want the lowest sleep (ours is %d)", pid, child.Process.Pid)

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/local"
 )
 
 // Process is one server the harness started: the leader of its own session and process
@@ -138,42 +138,15 @@ func sessionMembers(sid int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		st, err := local.ReadProcStat(pid)
 		if err != nil {
 			continue // the process exited meanwhile
 		}
-		if st, ok := parseStat(string(stat)); ok && st.session == sid {
+		if st.Session == sid {
 			pids = append(pids, pid)
 		}
 	}
 	return pids, nil
-}
-
-// procStat is the part of /proc/PID/stat the harness reads.
-type procStat struct {
-	state   byte // R, S, T (stopped), Z (zombie), ...
-	pgrp    int
-	session int
-}
-
-// parseStat parses the text of /proc/PID/stat: "pid (comm) state ppid pgrp session ...".
-// comm may itself contain spaces and parentheses, so the fields are counted from the last
-// ')'.
-func parseStat(stat string) (procStat, bool) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return procStat{}, false
-	}
-	fields := strings.Fields(stat[i+1:])
-	if len(fields) < 4 || len(fields[0]) != 1 {
-		return procStat{}, false
-	}
-	pgrp, err1 := strconv.Atoi(fields[2])
-	session, err2 := strconv.Atoi(fields[3])
-	if err1 != nil || err2 != nil {
-		return procStat{}, false
-	}
-	return procStat{state: fields[0][0], pgrp: pgrp, session: session}, true
 }
 
 // becomeSubreaper makes this process the reaper of its orphaned descendants

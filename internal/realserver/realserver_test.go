@@ -17,41 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/axprobe/axprobe/internal/local"
 )
-
-func TestParseStat(t *testing.T) {
-	tests := []struct {
-		stat string
-		want procStat
-		ok   bool
-	}{
-		{"123 (dovecot) S 1 123 123 0 -1", procStat{'S', 123, 123}, true},
-		{"124 (imap-login) T 123 123 123 0", procStat{'T', 123, 123}, true},
-		{"125 (a) b (c)) Z 1 7 8 0", procStat{'Z', 7, 8}, true}, // comm with ") " inside
-		{"126 (x) S 1 7", procStat{}, false},                    // too short
-		{"127 (x) S 1 seven 8 0", procStat{}, false},            // not a number
-		{"128 (x) SS 1 7 8 0", procStat{}, false},               // state is one letter
-		{"no parenthesis", procStat{}, false},
-		{"", procStat{}, false},
-	}
-	for _, tc := range tests {
-		got, ok := parseStat(tc.stat)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("parseStat(%q) = %+v, %v; want %+v, %v", tc.stat, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
-func FuzzParseStat(f *testing.F) {
-	f.Add("123 (dovecot) S 1 123 123 0 -1")
-	f.Add("1 ()) R 0 0 0")
-	f.Fuzz(func(t *testing.T, stat string) {
-		st, ok := parseStat(stat)
-		if !ok && st != (procStat{}) {
-			t.Fatalf("parseStat(%q) failed but returned %+v", stat, st)
-		}
-	})
-}
 
 func TestStartSkipsWithoutEnv(t *testing.T) {
 	if os.Getenv(EnvVar) == "1" {
@@ -248,15 +216,14 @@ func waitStopped(t *testing.T, p *Process) {
 
 func stateOf(t *testing.T, pid int) byte {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := local.ReadProcStat(pid)
 	if err != nil {
-		return 'Z' // gone since listed
+		if strings.HasSuffix(err.Error(), "is not running") {
+			return 'Z' // gone since listed
+		}
+		t.Fatal(err)
 	}
-	st, ok := parseStat(string(b))
-	if !ok {
-		t.Fatalf("cannot parse /proc/%d/stat: %q", pid, b)
-	}
-	return st.state
+	return st.State
 }
 
 // clientTLS trusts only caFile and verifies the server for serverName.
