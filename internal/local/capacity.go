@@ -75,9 +75,12 @@ func (p *CapacityProbe) Measure(ctx context.Context) (Capacity, error) {
 	}
 	done := make(chan answer, 1)
 	go func() {
-		defer close(finished)
 		var st syscall.Statfs_t
-		if err := statfs(p.Path, &st); err != nil {
+		err := statfs(p.Path, &st)
+		// Finished before answering: a Measure that starts the moment this one returns
+		// must not find this statfs still running.
+		close(finished)
+		if err != nil {
 			done <- answer{err: fmt.Errorf("storage %s: statfs: %w", p.Path, err)}
 			return
 		}

@@ -39,6 +39,20 @@ func TestCapacityFromStatfs(t *testing.T) {
 	}
 }
 
+// TestCapacityBackToBack: a Measure that starts the moment the previous one returned must
+// find the previous statfs finished. The answer used to be sent before the statfs was
+// marked finished, so a back-to-back Measure could fail with "previous statfs still stuck"
+// (TestStorageGateOnFullTmpfs did so under load). A no-op statfs makes the window as wide
+// as it gets.
+func TestCapacityBackToBack(t *testing.T) {
+	p := &CapacityProbe{Path: "/quick", statfs: func(string, *syscall.Statfs_t) error { return nil }}
+	for i := range 5000 {
+		if _, err := p.Measure(t.Context()); err != nil {
+			t.Fatalf("Measure %d right after the previous one returned: %v", i, err)
+		}
+	}
+}
+
 // A statfs stuck on a hung filesystem returns at the caller's deadline, and no second one
 // piles onto it until it comes back.
 func TestCapacityStuckStatfs(t *testing.T) {
