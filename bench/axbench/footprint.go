@@ -120,7 +120,7 @@ Flags:
 	}
 
 	fmt.Fprintln(stdout, "| process | probes run (ok + failed) | CPU time | CPU, % of one core | CPU per probe | RSS mean | RSS max | threads | fds | RSS start → end | RSS anon + file (mean) |")
-	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	axProbes := fmt.Sprintf("%.0f", axAfter-axBefore)
 	if *axMetrics == "" {
 		axProbes = "n/a"

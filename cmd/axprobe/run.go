@@ -77,7 +77,7 @@ Flags:
 // daemonGCPercent is the daemon's GOGC. Its live heap is 2–3 MiB at a normal node's load,
 // under the Go runtime's minimum heap goal of 4 MiB at the default GOGC=100; at 50 the goal
 // follows the live heap, which keeps the resident set under 20 MiB for a few hundred
-// microseconds more of GC per second (docs/BENCHMARKS.md, "Memory").
+// microseconds more of GC per second (docs/BENCHMARKS.md, "Footprint at scale").
 const daemonGCPercent = 50
 
 // tuneGC sets the daemon's GC target, unless the operator set GOGC in env: theirs wins.
