@@ -154,12 +154,21 @@ fi
 caps=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
 if [[ $caps == 0000000000000000 ]]; then pass "the daemon has no effective capability"; else fail "the daemon's CapEff is $caps"; fi
 if [[ $(stat -c %u "$sock" 2>/dev/null) == 65532 ]]; then pass "the socket on the host belongs to uid 65532"; else fail "socket owner: $(stat -c %u "$sock" 2>&1)"; fi
-metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$((base + 6))/metrics" 2>&1 || true)
-if grep -qx 'axprobe_state{state="online",target="axigen"} 1' <<<"$metrics" &&
-	grep -q "axprobe_build_info{.*version=\"$version\"" <<<"$metrics"; then
+# The 110 above may be the shim's own direct check while the daemon's first round is still
+# running (a loaded machine): wait for the daemon itself to report online.
+metrics_online() {
+	metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$((base + 6))/metrics" 2>&1 || true)
+	grep -qx 'axprobe_state{state="online",target="axigen"} 1' <<<"$metrics" &&
+		grep -q "axprobe_build_info{.*version=\"$version\"" <<<"$metrics"
+}
+for ((i = 0; i < 300; i++)); do
+	metrics_online && break
+	sleep 0.1
+done
+if metrics_online; then
 	pass "/metrics from the container: axigen online, build_info version $version"
 else
-	fail "/metrics from the container"
+	fail "/metrics from the container: not online with build_info version $version within 30 s"
 	head -c 600 <<<"$metrics" | sed 's/^/      | /'
 fi
 if "${podman[@]}" stop -t 10 "$name" >/dev/null 2>&1 &&
