@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -88,6 +89,53 @@ func tuneGC(env []string) {
 		}
 	}
 	debug.SetGCPercent(daemonGCPercent)
+}
+
+// oneProcRate is the most network probes a second, every check at its fast interval, that
+// the daemon serves on one processor (GOMAXPROCS=1). A probe is mostly waiting; on two or
+// more processors the Go scheduler wakes an idle one for every goroutine that becomes
+// runnable and puts it back to sleep, a futex call each way, which cost about a quarter of
+// the daemon's CPU at a normal node's load (docs/BENCHMARKS.md, "Footprint at scale").
+// One processor handles about 1,000 probes a second; at 100 it is a tenth busy.
+const oneProcRate = 100
+
+// peakProbeRate is the network probes a second the targets ask for when every check runs
+// at its fast interval (every check failing): the most their schedule can ask. Gates are
+// left out: they read kernel state in microseconds.
+func peakProbeRate(specs []config.TargetSpec) float64 {
+	rate := 0.0
+	for i := range specs {
+		t := &specs[i]
+		for k := range t.Checks {
+			c := &t.Checks[k]
+			rate += 1 / min(t.IntervalOf(c), t.FastIntervalOf(c)).Seconds()
+		}
+	}
+	return rate
+}
+
+// procsFor is the GOMAXPROCS the daemon runs specs with: 1 when their peak probe rate is
+// at most oneProcRate, else 0 for the runtime's default (one per CPU the process may use).
+func procsFor(specs []config.TargetSpec) int {
+	if peakProbeRate(specs) <= oneProcRate {
+		return 1
+	}
+	return 0
+}
+
+// tuneProcs sets GOMAXPROCS for specs (procsFor) and returns what it set, unless the
+// operator set GOMAXPROCS in the environment (fixed): theirs wins and it returns 0.
+func tuneProcs(fixed bool, specs []config.TargetSpec) int {
+	if fixed {
+		return 0
+	}
+	procs := procsFor(specs)
+	if procs == 0 {
+		runtime.SetDefaultGOMAXPROCS()
+	} else {
+		runtime.GOMAXPROCS(procs)
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // overrides are the flags that override config keys: flag name → config key.

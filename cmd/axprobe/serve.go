@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/axprobe/axprobe/internal/config"
@@ -26,6 +28,9 @@ type server struct {
 	sock   *ipc.Server
 	hooks  serverHooks
 	web    func(ctx context.Context) error // the bound web side; nil without one
+	// procsFixed: GOMAXPROCS came from the environment; otherwise the server sizes it to
+	// the schedule on start and on every reload (tuneProcs).
+	procsFixed bool
 }
 
 // serverHooks let the web side (metrics, status page) observe the daemon. Every field is
@@ -103,7 +108,9 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 			log.Error("socket file unusable", "socket", e.Path, "problem", e.Kind, "detail", e.Detail)
 		}
 	}
-	s := &server{log: log, load: load, cfg: cfg, daemon: d, sock: sock, hooks: hooks}
+	_, procsFixed := os.LookupEnv("GOMAXPROCS")
+	s := &server{log: log, load: load, cfg: cfg, daemon: d, sock: sock, hooks: hooks, procsFixed: procsFixed}
+	s.tuneProcs(specs)
 	if err := writeFallback(cfg.Socket, specs); err != nil {
 		sock.Close()
 		return nil, err
@@ -115,6 +122,14 @@ func newServer(cfg *config.Config, load func() (*config.Config, error), log *slo
 		}
 	}
 	return s, nil
+}
+
+// tuneProcs sizes GOMAXPROCS to the schedule of specs and says so when it changes.
+func (s *server) tuneProcs(specs []config.TargetSpec) {
+	before := runtime.GOMAXPROCS(0)
+	if procs := tuneProcs(s.procsFixed, specs); procs != 0 && procs != before {
+		s.log.Info("GOMAXPROCS set to the schedule", "gomaxprocs", procs, "peak_probes_per_second", math.Round(peakProbeRate(specs)))
+	}
 }
 
 // writeFallback leaves beside the socket what the monitor shim needs to check the node
@@ -208,6 +223,7 @@ func (s *server) reload(ctx context.Context) {
 		s.log.Error("fallback file not updated", "err", err)
 	}
 	s.cfg = cfg
+	s.tuneProcs(specs)
 	if s.hooks.reloaded != nil {
 		s.hooks.reloaded(true)
 	}

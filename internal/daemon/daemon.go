@@ -1,10 +1,10 @@
 // Package daemon runs the probes on their schedules, folds every result into the target's
 // score, and publishes an immutable Snapshot after each one.
 //
-// Concurrency model: a scheduler goroutine keeps every check and gate in a heap by due
-// time and hands due checks to a fixed pool of max_concurrent_probes workers (gates run at
-// once, each in a goroutine of its own for the length of its probe; schedule.go), and one
-// loop goroutine owns every score.Target. Results reach the loop over a channel, so the
+// Concurrency model: every check and gate has a runtime timer that starts its probe when
+// it falls due, in a goroutine that lives as long as the probe; network checks share
+// max_concurrent_probes worker slots and wait for one in due order, gates never wait
+// (schedule.go). One loop goroutine owns every score.Target. Results reach the loop over a channel, so the
 // scoring state is never shared; readers (socket, web, metrics) only load the latest
 // Snapshot through an atomic pointer.
 package daemon

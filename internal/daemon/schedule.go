@@ -18,60 +18,50 @@ type job struct {
 	timeout time.Duration
 	pace    cadence
 
+	// Guarded by the scheduler's mu.
+	timer   *time.Timer // runs fire(j) when j falls due; nil until the scheduler starts
 	due     time.Time
-	index   int  // position in its heap; -1 while the job runs
+	index   int  // position in the heap of checks waiting for a worker slot; -1 if not there
 	running bool // a probe of this job is in flight
 	again   bool // poked while running: probe again as soon as this probe ends
 }
 
-// finished is a job coming back to the scheduler after its probe.
-type finished struct {
-	job    *job
-	failed bool
-	at     time.Time
-}
-
-// scheduler runs the jobs of one generation of targets: one goroutine that keeps every job
-// in a heap by due time and starts the due ones, a fixed pool of maxConcurrent workers for
-// the network checks, and a short-lived goroutine per gate probe.
+// scheduler runs the jobs of one generation of targets. Each job has a runtime timer
+// (time.AfterFunc) that starts its probe when it falls due, in a goroutine that lives as
+// long as the probe: no goroutine waits between probes, and a probe costs the wake-ups of
+// its own timer and result, as with a goroutine per check.
 //
-// It replaced a goroutine per check and gate (docs/BENCHMARKS.md, "Footprint at scale"):
-// memory no longer grows by a goroutine stack per check, and checks that are due while
-// every worker is busy start in the order they fell due.
+// Network checks run on at most maxConcurrent worker slots. A check that falls due while
+// every slot is taken waits in a heap by due time; a probe that ends hands its slot, in the
+// same goroutine, to the longest overdue waiting check. It replaced a goroutine per check
+// and gate (docs/BENCHMARKS.md, "Footprint at scale"): memory no longer grows by a goroutine
+// stack per check, and checks that are due while every slot is busy start in the order they
+// fell due.
 //
-// Gates never wait for a network worker: a gate probe takes microseconds (the storage
-// write is bounded by its timeout), and a fact that moves during a failover must not wait
-// behind a hung IMAP probe. So gates have their own heap and start the moment they are due
-// or poked (a kernel event or a failed answer-time read, live.go).
+// Gates never wait for a slot: a gate probe takes microseconds (the storage write is
+// bounded by its timeout), and a fact that moves during a failover must not wait behind a
+// hung IMAP probe. A poked gate (a kernel event or a failed answer-time read, live.go) is
+// due at once.
 type scheduler struct {
-	d   *Daemon
-	gen int
+	d     *Daemon
+	gen   int
+	ctx   context.Context
+	wg    *sync.WaitGroup
+	jobs  []*job
+	pokes *pokeQueue
 
-	checks, gates jobHeap
-	byGate        map[*liveGate]*job
-	pokes         *pokeQueue
-
-	work     chan *job     // due network checks, to the pool
-	finished chan finished // jobs back from the pool and from gate probes
-	inFlight int           // network checks handed to the pool and not yet back
-	max      int
+	mu      sync.Mutex
+	ticking bool // timers armed: set by start, cleared when ctx ends
+	byGate  map[*liveGate]*job
+	waiting jobHeap // due checks waiting for a slot, the longest overdue first
+	free    int     // worker slots free
 }
 
 // newScheduler builds the jobs of targets, each first due within one fast interval of
 // now so that the starting state ends quickly and probes do not start in step. A check
 // whose prober cannot be built is logged and left out (New validated them already).
 func newScheduler(d *Daemon, gen int, targets []TargetSpec, set *liveSet, now time.Time) *scheduler {
-	checks := 0
-	for _, t := range targets {
-		checks += len(t.Checks)
-	}
-	// A node with six checks needs six workers, not max_concurrent_probes idle ones, each
-	// keeping the stack its probes grew.
-	pool := max(min(d.opts.MaxConcurrent, checks), 1)
-	s := &scheduler{
-		d: d, gen: gen, byGate: map[*liveGate]*job{}, pokes: set.pokes,
-		work: make(chan *job, pool), finished: make(chan finished, pool), max: pool,
-	}
+	s := &scheduler{d: d, gen: gen, byGate: map[*liveGate]*job{}, pokes: set.pokes, free: max(d.opts.MaxConcurrent, 1)}
 	add := func(t *TargetSpec, c *CheckSpec, gate *liveGate) {
 		p, err := probe.New(c.Probe)
 		if err != nil { // validated in New; kept as a guard
@@ -79,15 +69,13 @@ func newScheduler(d *Daemon, gen int, targets []TargetSpec, set *liveSet, now ti
 			return
 		}
 		interval := t.IntervalOf(c)
-		j := &job{target: t, check: c.Name, gate: gate, prober: p, timeout: t.TimeoutOf(c),
+		j := &job{target: t, check: c.Name, gate: gate, prober: p, timeout: t.TimeoutOf(c), index: -1,
 			pace: cadence{interval: interval, fast: t.FastIntervalOf(c), rise: t.Rise},
 			due:  now.Add(jitter(min(t.FastInterval, interval), 1.0))}
-		if gate == nil {
-			heap.Push(&s.checks, j)
-			return
+		s.jobs = append(s.jobs, j)
+		if gate != nil {
+			s.byGate[gate] = j
 		}
-		s.byGate[gate] = j
-		heap.Push(&s.gates, j)
 	}
 	for ti := range targets {
 		t := &targets[ti]
@@ -101,120 +89,145 @@ func newScheduler(d *Daemon, gen int, targets []TargetSpec, set *liveSet, now ti
 	return s
 }
 
-// start starts the scheduler and its pool under wg; they stop when ctx ends.
+// start arms every job's timer; the probes run under wg and stop when ctx ends, and so do
+// the timers.
 func (s *scheduler) start(ctx context.Context, wg *sync.WaitGroup) {
-	for range s.max {
-		wg.Go(func() {
-			for {
-				select {
-				case j := <-s.work:
-					if !s.probe(ctx, j) {
-						return
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
+	s.ctx, s.wg = ctx, wg
+	s.mu.Lock()
+	s.ticking = true
+	now := time.Now()
+	for _, j := range s.jobs {
+		s.arm(j, now)
 	}
-	wg.Go(func() { s.run(ctx, wg) })
+	s.mu.Unlock()
+	// This goroutine is in wg until the timers are stopped, so a timer that fires before
+	// that adds its probe to a WaitGroup that cannot have reached zero.
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				s.stop()
+				return
+			case <-s.pokes.wake:
+				s.takePokes(time.Now())
+			}
+		}
+	})
 }
 
-// run starts due jobs and takes finished ones back until ctx ends.
-func (s *scheduler) run(ctx context.Context, wg *sync.WaitGroup) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		now := time.Now()
-		s.startDue(ctx, wg, now)
-		timer.Reset(s.next(now))
-		select {
-		case <-ctx.Done():
-			return
-		case f := <-s.finished:
-			s.reschedule(f)
-		case <-s.pokes.wake:
-			s.takePokes(time.Now())
-		case <-timer.C:
+// stop disarms every timer; probes in flight end with ctx.
+func (s *scheduler) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ticking = false
+	for _, j := range s.jobs {
+		if j.timer != nil {
+			j.timer.Stop()
 		}
 	}
 }
 
-// startDue starts every gate that is due and as many due checks as the pool has room for,
-// the longest overdue first.
-func (s *scheduler) startDue(ctx context.Context, wg *sync.WaitGroup, now time.Time) {
-	for len(s.gates) > 0 && !s.gates[0].due.After(now) {
-		j := s.pop(&s.gates)
-		wg.Go(func() { s.probe(ctx, j) })
+// arm sets j's timer to fire at j.due. Called with mu held; a no-op unless ticking.
+func (s *scheduler) arm(j *job, now time.Time) {
+	if !s.ticking {
+		return
 	}
-	for s.inFlight < s.max && len(s.checks) > 0 && !s.checks[0].due.After(now) {
-		s.inFlight++
-		s.work <- s.pop(&s.checks) // never blocks: the buffer holds max jobs
+	wait := max(j.due.Sub(now), 0)
+	if j.timer == nil {
+		j.timer = time.AfterFunc(wait, func() { s.fire(j) })
+		return
+	}
+	j.timer.Reset(wait)
+}
+
+// fire runs in the goroutine of j's timer: it probes j if j may start now, then every
+// waiting check that the freed slot passes to, and returns.
+func (s *scheduler) fire(j *job) {
+	s.mu.Lock()
+	run := s.ticking && s.startLocked(j)
+	if run {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if !run {
+		return
+	}
+	defer s.wg.Done()
+	for j != nil {
+		failed, at, ok := s.probe(j)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		j = s.doneLocked(j, failed, at)
+		s.mu.Unlock()
 	}
 }
 
-func (s *scheduler) pop(h *jobHeap) *job {
-	j := heap.Pop(h).(*job)
-	j.running = true
-	return j
-}
-
-// next returns how long the scheduler may sleep before a job falls due. Checks count only
-// while the pool has room: a finished check wakes the scheduler anyway.
-func (s *scheduler) next(now time.Time) time.Duration {
-	wake := now.Add(time.Hour)
-	if len(s.gates) > 0 {
-		wake = s.gates[0].due
-	}
-	if s.inFlight < s.max && len(s.checks) > 0 && s.checks[0].due.Before(wake) {
-		wake = s.checks[0].due
-	}
-	return max(wake.Sub(now), 0)
-}
-
-// probe runs one probe of j, sends its result to the daemon's loop and j back to the
-// scheduler. It returns false when ctx ended: a probe stopped mid-way reports our
-// cancellation, not the server's state, so nothing is sent.
-func (s *scheduler) probe(ctx context.Context, j *job) bool {
-	trace, err := probe.Run(ctx, j.prober, j.timeout)
-	if ctx.Err() != nil {
+// startLocked is called when j falls due; it reports whether j starts now: a gate always,
+// a check when a worker slot is free. A check that finds none waits for one.
+func (s *scheduler) startLocked(j *job) bool {
+	switch {
+	case j.running || j.index >= 0: // already running or waiting: a late or repeated timer
 		return false
+	case j.gate != nil:
+	case s.free == 0:
+		heap.Push(&s.waiting, j)
+		return false
+	default:
+		s.free--
 	}
-	at := time.Now()
+	j.running = true
+	return true
+}
+
+// doneLocked puts j back on its timer after a probe that ended at, due at the pace its
+// cadence sets after this result, or at once if it was poked while it ran. A check passes
+// its worker slot to the longest overdue waiting check, which doneLocked returns and marks
+// running (nil if none waits).
+func (s *scheduler) doneLocked(j *job, failed bool, at time.Time) *job {
+	j.running = false
+	j.due = at.Add(j.pace.next(failed))
+	if j.again {
+		j.again, j.due = false, at
+	}
+	s.arm(j, at)
+	if j.gate != nil {
+		return nil
+	}
+	if len(s.waiting) == 0 {
+		s.free++
+		return nil
+	}
+	next := heap.Pop(&s.waiting).(*job)
+	next.running = true
+	return next
+}
+
+// probe runs one probe of j and sends its result to the daemon's loop. ok is false when
+// ctx ended: a probe stopped mid-way reports our cancellation, not the server's state, so
+// nothing is sent.
+func (s *scheduler) probe(j *job) (failed bool, at time.Time, ok bool) {
+	trace, err := probe.Run(s.ctx, j.prober, j.timeout)
+	if s.ctx.Err() != nil {
+		return false, at, false
+	}
+	at = time.Now()
 	r := result{gen: s.gen, target: j.target.Name, check: j.check, gate: j.gate != nil, trace: trace, err: err, at: at}
 	select {
 	case s.d.results <- r:
-	case <-ctx.Done():
-		return false
+		return err != nil, at, true
+	case <-s.ctx.Done():
+		return false, at, false
 	}
-	select {
-	case s.finished <- finished{job: j, failed: err != nil, at: at}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// reschedule puts a finished job back in its heap, due at the pace its cadence sets after
-// this result, or at once if it was poked while it ran.
-func (s *scheduler) reschedule(f finished) {
-	j := f.job
-	j.running = false
-	j.due = f.at.Add(j.pace.next(f.failed))
-	if j.again {
-		j.again, j.due = false, f.at
-	}
-	if j.gate == nil {
-		s.inFlight--
-		heap.Push(&s.checks, j)
-		return
-	}
-	heap.Push(&s.gates, j)
 }
 
 // takePokes makes every poked gate due now; one that is running probes again when it ends.
 func (s *scheduler) takePokes(now time.Time) {
-	for _, g := range s.pokes.take() {
+	gates := s.pokes.take()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range gates {
 		j := s.byGate[g]
 		switch {
 		case j == nil:
@@ -222,7 +235,7 @@ func (s *scheduler) takePokes(now time.Time) {
 			j.again = true
 		case j.due.After(now):
 			j.due = now
-			heap.Fix(&s.gates, j.index)
+			s.arm(j, now)
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"container/heap"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -84,8 +82,8 @@ func runCounted(t *testing.T, targets []TargetSpec, maxConcurrent int) (*Daemon,
 	return d, obs
 }
 
-// TestGoroutinesDoNotGrowWithChecks: 400 checks run on the pool of max_concurrent_probes
-// workers, not on a goroutine each (46 KiB a target at 10,000 targets before,
+// TestGoroutinesDoNotGrowWithChecks: 400 checks share max_concurrent_probes worker slots
+// and wait on timers, not in a goroutine each (46 KiB a target at 10,000 targets before,
 // docs/BENCHMARKS.md).
 func TestGoroutinesDoNotGrowWithChecks(t *testing.T) {
 	addr := testkit.Listen(t, "tcp", "127.0.0.1:0", func(c net.Conn) { _ = c.Close() })
@@ -107,8 +105,8 @@ func TestGoroutinesDoNotGrowWithChecks(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("only %d of %d first probes in after 2 minutes", obs.checks.Load(), perTarget*nTargets)
 	}
-	// The pool, the scheduler, the loop's own helpers: a handful, whatever the number of
-	// checks (one goroutine per check made this 400 more).
+	// The probes in flight, the scheduler's poke reader, the loop's own helpers: a handful,
+	// whatever the number of checks (one goroutine per check made this 400 more).
 	if grown := runtime.NumGoroutine() - before; grown > pool+20 {
 		t.Errorf("%d goroutines more while running %d checks on a pool of %d", grown, perTarget*nTargets, pool)
 	}
@@ -166,28 +164,48 @@ func schedulerOf(t *testing.T, n, pool int, now time.Time) (*scheduler, *liveSet
 	return newScheduler(d, 0, d.opts.Targets, set, now), set
 }
 
-// TestOverdueChecksStartInDueOrder: when the pool is full, the checks that wait start in
-// the order they fell due, the longest overdue first.
+// jobOf returns the job of check name in s.
+func jobOf(t *testing.T, s *scheduler, name string) *job {
+	t.Helper()
+	for _, j := range s.jobs {
+		if j.check == name {
+			return j
+		}
+	}
+	t.Fatalf("no job %q", name)
+	return nil
+}
+
+// TestOverdueChecksStartInDueOrder: when every worker slot is taken, the checks that fall
+// due wait, and each slot a probe frees goes to the longest overdue of them, whatever the
+// order their timers fired in.
 func TestOverdueChecksStartInDueOrder(t *testing.T) {
 	now := time.Now()
-	s, _ := schedulerOf(t, 3, 1, now)
-	dueIn := map[string]time.Duration{"tcp0": 3 * time.Second, "tcp1": 2 * time.Second, "tcp2": time.Second}
-	for _, j := range s.checks {
-		j.due = now.Add(dueIn[j.check])
+	s, _ := schedulerOf(t, 4, 1, now)
+	running := jobOf(t, s, "tcp3")
+	if !s.startLocked(running) {
+		t.Fatal("the first due check did not take the free slot")
 	}
-	s.gates[0].due = now.Add(time.Hour) // only the checks are due
-	heap.Init(&s.checks)
-	heap.Init(&s.gates)
+	dueAgo := map[string]time.Duration{"tcp0": time.Second, "tcp1": 2 * time.Second, "tcp2": 3 * time.Second}
+	for _, name := range []string{"tcp0", "tcp1", "tcp2"} { // fired in this order
+		j := jobOf(t, s, name)
+		j.due = now.Add(-dueAgo[name])
+		if s.startLocked(j) {
+			t.Fatalf("%s started with no slot free", name)
+		}
+		if s.startLocked(j) {
+			t.Fatalf("%s started when its timer fired a second time", name)
+		}
+	}
 	var order []string
-	later := now.Add(10 * time.Second)
-	for range 3 {
-		s.startDue(context.Background(), nil, later)
-		j := <-s.work
+	for j := s.doneLocked(running, false, now); j != nil; j = s.doneLocked(j, false, now) {
 		order = append(order, j.check)
-		s.reschedule(finished{job: j, at: later})
 	}
 	if fmt.Sprint(order) != "[tcp2 tcp1 tcp0]" {
 		t.Errorf("started %v, want the longest overdue first: [tcp2 tcp1 tcp0]", order)
+	}
+	if s.free != 1 {
+		t.Errorf("%d slots free after every probe ended, want the pool of 1", s.free)
 	}
 }
 
@@ -201,7 +219,6 @@ func TestPokeWhileRunningProbesAgain(t *testing.T) {
 	j := s.byGate[gate]
 
 	j.due = now.Add(time.Hour)
-	heap.Init(&s.gates)
 	gate.poke()
 	<-s.pokes.wake
 	s.takePokes(now)
@@ -209,7 +226,9 @@ func TestPokeWhileRunningProbesAgain(t *testing.T) {
 		t.Fatalf("idle gate poked: due in %s, want now", j.due.Sub(now))
 	}
 
-	s.pop(&s.gates) // the probe starts
+	if !s.startLocked(j) {
+		t.Fatal("a due gate did not start")
+	}
 	gate.poke()
 	gate.poke() // a second poke before the scheduler looks is the same request
 	<-s.pokes.wake
@@ -219,21 +238,13 @@ func TestPokeWhileRunningProbesAgain(t *testing.T) {
 	gate.poke()
 	s.takePokes(now)
 	end := now.Add(time.Millisecond)
-	s.reschedule(finished{job: j, at: end})
+	s.doneLocked(j, false, end)
 	if !j.due.Equal(end) {
 		t.Errorf("poked while running: next probe %s after it ended, want at once", j.due.Sub(end))
 	}
-	s.reschedule(finishedAgain(s, j, end))
+	s.startLocked(j)
+	s.doneLocked(j, false, end)
 	if !j.due.After(end) {
 		t.Errorf("the re-probe was due at once again; one poke must give one extra probe")
 	}
-}
-
-// finishedAgain takes j out of its heap as if it ran again and returns its end.
-func finishedAgain(s *scheduler, j *job, at time.Time) finished {
-	for s.gates[0] != j {
-		s.pop(&s.gates)
-	}
-	s.pop(&s.gates)
-	return finished{job: j, at: at}
 }

@@ -25,7 +25,9 @@ type deadlineConn struct {
 // ends, with every deadline clamped to ctx's deadline. The "connect" phase is recorded.
 func dial(ctx context.Context, t *Trace, network, addr string) (net.Conn, error) {
 	t.Begin("connect")
-	var d net.Dialer
+	// No TCP keep-alive: a probe's connection lives for one probe, and enabling it costs
+	// four setsockopt calls per probe.
+	d := net.Dialer{KeepAlive: -1}
 	raw, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, Wrap(ctx, t, err)

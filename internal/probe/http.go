@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -111,9 +113,7 @@ func httpURL(spec *Spec, defaultPath string) (string, error) {
 // *Error. Phases: connect, [tls,] banner (request sent until the first byte of the
 // answer), body.
 func fetch(ctx context.Context, t *Trace, spec *Spec, url string, follow bool, prepare func(*http.Request)) (*http.Response, error) {
-	tr := httpTransport(t, *spec)
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	client := &http.Client{Transport: &oneShot{trace: t, spec: *spec}}
 	if !follow {
 		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
@@ -137,36 +137,134 @@ func fetch(ctx context.Context, t *Trace, spec *Spec, url string, follow bool, p
 	return resp, nil
 }
 
-// httpTransport returns a transport for one run whose dialer records the connect, tls and
-// banner phases in t and honours spec's TLS settings. It keeps no connection alive.
-func httpTransport(t *Trace, spec Spec) *http.Transport {
-	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dial(ctx, t, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			t.BeginBanner()
-			return conn, nil
-		},
-		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dial(ctx, t, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			spec := spec
-			spec.Address = addr // a redirect may lead elsewhere; ServerName still wins
-			tc, err := upgradeTLS(ctx, t, &spec, conn)
-			if err != nil {
-				_ = conn.Close()
-				return nil, err
-			}
-			t.BeginBanner()
-			return tc, nil
-		},
-		DisableKeepAlives:      true,
-		MaxResponseHeaderBytes: 64 << 10,
+// maxResponseHeader bounds the status line and header of an HTTP answer.
+const maxResponseHeader = 64 << 10
+
+// oneShot is the http.RoundTripper of one probe: one connection per request, dialled,
+// written and read in the caller's goroutine, closed with the body. net/http's Transport
+// would start three goroutines per connection (dial, read loop, write loop) and hand the
+// request and the answer between them, which cost more CPU than the request itself
+// (docs/BENCHMARKS.md, "Footprint at scale"). The dialer records the connect, tls and
+// banner phases and honours the spec's TLS settings.
+type oneShot struct {
+	trace *Trace
+	spec  Spec
+}
+
+// RoundTrip implements http.RoundTripper for an HTTP/1.1 GET without a body.
+func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		port := "80"
+		if req.URL.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(req.URL.Hostname(), port)
 	}
+	conn, err := dial(ctx, o.trace, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if req.URL.Scheme == "https" {
+		spec := o.spec
+		spec.Address = addr // a redirect may lead elsewhere; ServerName still wins
+		tc, err := upgradeTLS(ctx, o.trace, &spec, conn)
+		if err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	o.trace.BeginBanner()
+	resp, err := exchange(o.trace, conn, req)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	resp.Body = &connBody{ReadCloser: resp.Body, conn: conn}
+	return resp, nil
+}
+
+// exchange writes req on conn and reads the answer's status line and header (at most
+// maxResponseHeader bytes), skipping informational 1xx answers as net/http does. An
+// answer that is not HTTP/1.x is ReasonProtocol, its bytes not repeated in the error.
+func exchange(t *Trace, conn net.Conn, req *http.Request) (*http.Response, error) {
+	r := *req
+	r.Close = true // "Connection: close": one request per connection
+	if err := r.Write(conn); err != nil {
+		return nil, err
+	}
+	return readAnswer(t, conn, req)
+}
+
+// readAnswer reads the answer to req from r as exchange describes.
+func readAnswer(t *Trace, r io.Reader, req *http.Request) (*http.Response, error) {
+	limit := &headerLimit{r: r, left: maxResponseHeader}
+	br := bufio.NewReader(limit)
+	for range maxInformational {
+		resp, err := http.ReadResponse(br, req)
+		switch {
+		case errors.Is(limit.err, errHeaderLimit):
+			return nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("answer header over %d bytes", maxResponseHeader))
+		case err != nil && limit.err != nil:
+			// Closed, reset or timed out, maybe mid-line: net/textproto then reports the
+			// partial line as malformed, so the connection's own error is the truth.
+			return nil, limit.err
+		case err != nil:
+			return nil, Fail(t, ReasonProtocol, 0, errors.New("answer is not an HTTP/1.x response"))
+		case resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols:
+			limit.left = -1 // the header is read; the caller bounds the body
+			return resp, nil
+		}
+	}
+	return nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("more than %d informational (1xx) answers", maxInformational))
+}
+
+// maxInformational bounds the 1xx answers skipped before the real one.
+const maxInformational = 5
+
+// headerLimit reads from r until left bytes are read (a negative left lifts the limit) and
+// keeps the first error r or the limit returned.
+type headerLimit struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return l.r.Read(p)
+	}
+	if l.left == 0 {
+		l.err = cmp.Or(l.err, errHeaderLimit)
+		return 0, errHeaderLimit
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if err != nil {
+		l.err = cmp.Or(l.err, err)
+	}
+	return n, err
+}
+
+var errHeaderLimit = errors.New("header limit reached")
+
+// connBody closes the connection with the body.
+type connBody struct {
+	io.ReadCloser
+	conn net.Conn
+}
+
+func (b *connBody) Close() error {
+	err := b.ReadCloser.Close()
+	if cerr := b.conn.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // checkHTTPPath accepts a request target that starts with "/" and holds no blanks or

@@ -1,9 +1,11 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/secret"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // Probe timeouts for the fault tests. hangTimeout is for the faults whose only possible
@@ -448,5 +451,46 @@ func TestHTTPRedirects(t *testing.T) {
 	tr, err = runProbe(t, Spec{Protocol: "http", Address: addr, FollowRedirects: true, ExpectBody: "WebMail"}, 5*time.Second)
 	if got := strings.Join(wantOK(t, tr, err), " "); got != "connect banner connect banner body" {
 		t.Errorf("phases %q, want two connections", got)
+	}
+}
+
+// TestHTTPAnswersOutsideTheFriendlyCase: informational answers before the real one are
+// skipped, and an answer that is endless, not HTTP, or only 1xx fails at once as a
+// protocol error naming no byte of it, rather than growing memory until the timeout.
+func TestHTTPAnswersOutsideTheFriendlyCase(t *testing.T) {
+	for _, c := range []struct {
+		name, answer string
+		endless      string // written forever after answer
+		wantErr      string // "" for success
+	}{
+		{name: "103 then 200", answer: "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{name: "endless header", answer: "HTTP/1.1 200 OK\r\n", endless: "X-Filler: secret-looking-bytes\r\n", wantErr: "answer header over 65536 bytes"},
+		{name: "not HTTP", answer: "* secret-looking-bytes IMAP4rev1\r\n\r\n", wantErr: "answer is not an HTTP/1.x response"},
+		{name: "only 1xx", answer: strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 6), wantErr: "more than 5 informational (1xx) answers"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := testkit.Listen(t, "tcp", "127.0.0.1:0", func(conn net.Conn) {
+				defer conn.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(conn))
+				if _, err := io.WriteString(conn, c.answer); err != nil || c.endless == "" {
+					return
+				}
+				line := []byte(c.endless)
+				for range 1 << 20 { // bounded: the probe closes long before
+					if _, err := conn.Write(line); err != nil {
+						return
+					}
+				}
+			})
+			tr, err := runProbe(t, Spec{Protocol: "http", Address: addr}, probeTimeout)
+			if c.wantErr == "" {
+				wantOK(t, tr, err)
+				return
+			}
+			pe := wantFail(t, err, ReasonProtocol, "banner")
+			if msg := pe.Error(); !strings.Contains(msg, c.wantErr) || strings.Contains(msg, "secret-looking") {
+				t.Errorf("error %q: want %q and no byte of the answer", msg, c.wantErr)
+			}
+		})
 	}
 }
