@@ -157,20 +157,14 @@ if [[ $(stat -c %u "$sock" 2>/dev/null) == 65532 ]]; then pass "the socket on th
 # The 110 above may be the shim's own direct check while the daemon's first round is still
 # running (a loaded machine): wait for the daemon itself to report online.
 metrics_online() {
+	local metrics
 	metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$((base + 6))/metrics" 2>&1 || true)
 	grep -qx 'axprobe_state{state="online",target="axigen"} 1' <<<"$metrics" &&
-		grep -q "axprobe_build_info{.*version=\"$version\"" <<<"$metrics"
+		grep -q "axprobe_build_info{.*version=\"$version\"" <<<"$metrics" && return 0
+	head -c 600 <<<"$metrics"
+	return 1
 }
-for ((i = 0; i < 300; i++)); do
-	metrics_online && break
-	sleep 0.1
-done
-if metrics_online; then
-	pass "/metrics from the container: axigen online, build_info version $version"
-else
-	fail "/metrics from the container: not online with build_info version $version within 30 s"
-	head -c 600 <<<"$metrics" | sed 's/^/      | /'
-fi
+wait_code 0 30 "/metrics from the container: axigen online, build_info version $version" metrics_online
 if "${podman[@]}" stop -t 10 "$name" >/dev/null 2>&1 &&
 	[[ $("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$name") == 0 ]]; then
 	pass "podman stop: the daemon exits 0 on SIGTERM"

@@ -4,9 +4,9 @@
 // Concurrency model: every check and gate has a runtime timer that starts its probe when
 // it falls due, in a goroutine that lives as long as the probe; network checks share
 // max_concurrent_probes worker slots and wait for one in due order, gates never wait
-// (schedule.go). One loop goroutine owns every score.Target. Results reach the loop over a channel, so the
-// scoring state is never shared; readers (socket, web, metrics) only load the latest
-// Snapshot through an atomic pointer.
+// (schedule.go). One loop goroutine owns every score.Target. Results reach the loop over
+// a channel, so the scoring state is never shared; readers (socket, web, metrics) only
+// load the latest Snapshot through an atomic pointer.
 package daemon
 
 import (

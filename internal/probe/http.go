@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -154,19 +155,24 @@ type oneShot struct {
 // RoundTrip implements http.RoundTripper for an HTTP/1.1 GET without a body.
 func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	var mode TLSMode
+	switch req.URL.Scheme {
+	case "http":
+		mode = TLSNone
+	case "https":
+		mode = TLSImplicit
+	default: // a redirect elsewhere, as net/http's Transport refuses it
+		return nil, Fail(o.trace, ReasonProtocol, 0, fmt.Errorf("unsupported URL scheme %q", truncate(req.URL.Scheme)))
+	}
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
-		port := "80"
-		if req.URL.Scheme == "https" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(req.URL.Hostname(), port)
+		addr = net.JoinHostPort(req.URL.Hostname(), strconv.Itoa(DefaultPort("http", mode)))
 	}
 	conn, err := dial(ctx, o.trace, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	if req.URL.Scheme == "https" {
+	if mode == TLSImplicit {
 		spec := o.spec
 		spec.Address = addr // a redirect may lead elsewhere; ServerName still wins
 		tc, err := upgradeTLS(ctx, o.trace, &spec, conn)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -451,6 +452,20 @@ func TestHTTPRedirects(t *testing.T) {
 	tr, err = runProbe(t, Spec{Protocol: "http", Address: addr, FollowRedirects: true, ExpectBody: "WebMail"}, 5*time.Second)
 	if got := strings.Join(wantOK(t, tr, err), " "); got != "connect banner connect banner body" {
 		t.Errorf("phases %q, want two connections", got)
+	}
+
+	// A redirect to another scheme is refused, not fetched as HTTP from that host and port.
+	var dialled atomic.Int32
+	other := testkit.Listen(t, "tcp", "127.0.0.1:0", func(c net.Conn) { dialled.Add(1); _ = c.Close() })
+	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "ftp://"+other+"/", http.StatusFound)
+	})
+	_, err = runProbe(t, Spec{Protocol: "http", Address: addr, Path: "/elsewhere", FollowRedirects: true}, probeTimeout)
+	if pe := wantFail(t, err, ReasonProtocol, "banner"); !strings.Contains(pe.Error(), `unsupported URL scheme "ftp"`) {
+		t.Errorf("error %q, want the scheme named", pe.Error())
+	}
+	if n := dialled.Load(); n != 0 {
+		t.Errorf("the ftp:// redirect target was dialled %d times", n)
 	}
 }
 
