@@ -57,6 +57,7 @@ func (f *fakeSource) Version() string               { return f.version }
 // recorder is an Observer that keeps every event and can signal a chosen one.
 type recorder struct {
 	slow   map[[2]string]time.Duration // Request sleeps this long first for these events, as a starved handler would
+	hold   map[[2]string]chan struct{} // Request waits for these to close first: a handler descheduled after its reply
 	mu     sync.Mutex
 	counts map[[2]string]int
 	notify map[[2]string]chan struct{}
@@ -68,6 +69,9 @@ func newRecorder() *recorder {
 
 func (r *recorder) Request(command, result string) {
 	time.Sleep(r.slow[[2]string{command, result}])
+	if ch, ok := r.hold[[2]string{command, result}]; ok {
+		<-ch
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := [2]string{command, result}

@@ -132,6 +132,7 @@ type clientConn struct {
 	overflow bool // past MaxConns: MONITOR only
 	asked    bool // the request has been read; no longer evictable
 	evicted  bool // its overflow slot was given to a newer connection
+	answered bool // its slot was given back before its short reply was written
 }
 
 // SocketEvent tells Server.Events what happened to the socket file.
@@ -584,15 +585,40 @@ func (s *Server) release(c *clientConn) {
 	if s.perPeer[c.uid]--; s.perPeer[c.uid] <= 0 {
 		delete(s.perPeer, c.uid)
 	}
+	s.freeSlot(c)
+	s.mu.Unlock()
+	c.conn.Close()
+}
+
+// freeSlot gives back the slot c holds, if it still holds one. s.mu is held.
+func (s *Server) freeSlot(c *clientConn) {
 	switch {
-	case c.evicted:
+	case c.evicted, c.answered:
+		return
 	case c.overflow:
 		s.overflow--
 	default:
 		s.normal--
 	}
-	s.mu.Unlock()
-	c.conn.Close()
+	c.answered = true
+}
+
+// shortReply is the longest reply whose slot is given back before it is written. It is
+// far below any Unix socket's send buffer, so writing it into the connection, which has
+// carried nothing else, cannot block: the connection needs no slot for it. A client that
+// has its answer must find the slot free for its next request, and a handler descheduled
+// between writing and returning would otherwise hold it a while (TestAnsweredMonitorsFreeTheirSlots).
+// A longer reply (a STATUS of many targets) keeps its slot while it is written.
+const shortReply = 4 << 10
+
+// respond writes line as c's reply, giving c's slot back first when line is short.
+func (s *Server) respond(c *clientConn, line string) error {
+	if len(line) < shortReply {
+		s.mu.Lock()
+		s.freeSlot(c)
+		s.mu.Unlock()
+	}
+	return s.reply(c.conn, line)
 }
 
 // asked marks c's request as read and reports whether c was evicted before that.
@@ -677,13 +703,13 @@ func (s *Server) handle(c *clientConn, src Source) {
 	command := commandInvalid
 	defer func() {
 		if p := recover(); p != nil {
-			s.reply(conn, Prefix+" ERR internal error")
+			s.respond(c, Prefix+" ERR internal error")
 			s.observe(command, ResultError)
 		}
 	}()
 	line, err := readRequest(conn) // the read deadline was set by admit
 	if evicted := s.asked(c); evicted && err != nil {
-		s.reply(conn, Prefix+" ERR busy")
+		s.respond(c, Prefix+" ERR busy")
 		s.observe(command, ResultBusy)
 		return
 	}
@@ -691,10 +717,10 @@ func (s *Server) handle(c *clientConn, src Source) {
 		var netErr net.Error
 		switch {
 		case errors.As(err, &netErr) && netErr.Timeout():
-			s.reply(conn, Prefix+" ERR timeout: no complete request within "+s.timeout().String())
+			s.respond(c, Prefix+" ERR timeout: no complete request within "+s.timeout().String())
 			s.observe(command, ResultTimeout)
 		case errors.Is(err, errOversize):
-			s.reply(conn, Prefix+" ERR "+err.Error())
+			s.respond(c, Prefix+" ERR "+err.Error())
 			s.observe(command, ResultBadRequest)
 		default: // the client went away before asking anything
 			s.observe(command, ResultBadRequest)
@@ -703,18 +729,18 @@ func (s *Server) handle(c *clientConn, src Source) {
 	}
 	req, err := ParseRequest(line)
 	if err != nil {
-		s.reply(conn, Prefix+" ERR bad request: "+oneLine(err.Error()))
+		s.respond(c, Prefix+" ERR bad request: "+oneLine(err.Error()))
 		s.observe(command, ResultBadRequest)
 		return
 	}
 	command = labelOf(req.Command)
 	if c.overflow && req.Command != CmdMonitor {
-		s.reply(conn, Prefix+" ERR busy")
+		s.respond(c, Prefix+" ERR busy")
 		s.observe(command, ResultBusy)
 		return
 	}
 	out, result := s.answer(req, src)
-	if err := s.reply(conn, out); err != nil {
+	if err := s.respond(c, out); err != nil {
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() {
 			result = ResultTimeout

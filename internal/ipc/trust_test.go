@@ -79,6 +79,27 @@ func TestIdleFloodEvicted(t *testing.T) {
 	}
 }
 
+// TestAnsweredMonitorsFreeTheirSlots: a client that has its answer finds the slot it used
+// free for its next request, even while the handler that answered has not yet returned
+// (here held in the Observer, as a handler descheduled between writing and returning is
+// on a loaded machine). The idle flood takes every slot the evictions could give, so a
+// slot still held by an answered connection would turn the fifth MONITOR away as busy
+// (it did: the CI run of 05d9b2f failed TestIdleFloodEvicted this way).
+func TestAnsweredMonitorsFreeTheirSlots(t *testing.T) {
+	rec := newRecorder()
+	release := make(chan struct{})
+	rec.hold = map[[2]string]chan struct{}{{"monitor", ResultOK}: release}
+	srv := serve(t, newFakeSource(), func(s *Server) { s.MaxConns = 4; s.Observer = rec })
+	t.Cleanup(func() { close(release) }) // before serve's Close, which waits for the handlers
+	idle(t, srv.Path(), 8)
+	testkit.WaitFor(t, testkit.Bound, "normal and overflow slots full", func() bool { n, o := srv.held(); return n == 4 && o == 4 })
+	for i := range 8 {
+		if _, err := Monitor(ctx5(t), srv.Path(), ""); err != nil {
+			t.Fatalf("MONITOR %d while the handlers of the ones before it have not returned: %v", i, err)
+		}
+	}
+}
+
 // TestPerPeerLimit: one peer uid (other than root and the daemon's) holds at most
 // MaxPerPeer connections, so it cannot fill the cap for everyone else.
 func TestPerPeerLimit(t *testing.T) {
