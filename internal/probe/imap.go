@@ -18,6 +18,12 @@ import (
 // text), and so are the plain-text CAPABILITY and STARTTLS: imapclient can only send
 // STARTTLS blindly, while Axigen's greeting carries no capabilities, so they must be asked
 // first. imapclient then gets a conn that replays the greeting and does the rest.
+//
+// Capabilities are asked once per state, as RFC 3501 (7.1) lets a client: a greeting with
+// a CAPABILITY code (Dovecot's) answers the question it would ask, before TLS and, with
+// implicit TLS or none, after it; otherwise the CAPABILITY imapclient sends by itself
+// does. imapclient never sees the plain-text greeting's code past STARTTLS: capabilities
+// change with TLS (LOGINDISABLED goes away).
 type imapProber struct {
 	greeter
 	mailbox string
@@ -81,33 +87,41 @@ func (p *imapProber) open(ctx context.Context, t *Trace, loginReason Reason, opt
 		return nil, nil, err
 	}
 
+	replayed := append(line, '\r', '\n')
 	if p.spec.TLS == TLSStartTLS {
 		if greeting.Status == "PREAUTH" {
 			return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server sent PREAUTH on a plain-text connection; STARTTLS impossible"))
 		}
-		if conn, br, err = p.startTLS(ctx, t, conn, br); err != nil {
+		if conn, br, err = p.startTLS(ctx, t, conn, br, imapGreetingCapabilities(greeting)); err != nil {
 			return nil, nil, err
 		}
+		replayed = []byte("* OK greeting read before STARTTLS\r\n") // without the plain-text capabilities
 	}
 
-	rc := replay(conn, append(line, '\r', '\n'), br)
+	rc := replay(conn, replayed, br)
 	c := imapclient.New(rc, opts)
 	fail := func(err error) (*imapclient.Client, *replayConn, error) {
 		_ = c.Close()
 		return nil, nil, err
 	}
-	// imapclient sends CAPABILITY by itself as soon as it has the greeting (Axigen's carries
-	// none), so the capability exchange starts here. A server that drops the connection at
-	// that command can also end the wait for the greeting: imapclient then picks at random
-	// between "greeting seen" and "connection failed". The greeting was read and matched
-	// above; what fails now is the exchange, classified from the conn's own error.
+	// imapclient sends CAPABILITY by itself as soon as it has a greeting without the
+	// capability code (Axigen's), so the capability exchange starts here. A server that
+	// drops the connection at that command can also end the wait for the greeting:
+	// imapclient then picks at random between "greeting seen" and "connection failed". The
+	// greeting was read and matched above; what fails now is the exchange, classified from
+	// the conn's own error.
 	t.Begin("capability")
 	if err := c.WaitGreeting(); err != nil {
 		return fail(imapFail(ctx, t, rc, ReasonProtocol, err))
 	}
-	caps, err := c.Capability().Wait()
-	if err != nil {
-		return fail(imapFail(ctx, t, rc, ReasonProtocol, err))
+	caps := c.Caps() // the greeting's, or the answer to imapclient's own CAPABILITY
+	if caps == nil {
+		// That CAPABILITY failed, and Caps does not say how: asking again gets the
+		// server's NO or BAD, or the conn's error, to classify.
+		var err error
+		if caps, err = c.Capability().Wait(); err != nil {
+			return fail(imapFail(ctx, t, rc, ReasonProtocol, err))
+		}
 	}
 	if p.spec.Username != "" {
 		if caps.Has(imap.CapLoginDisabled) {
@@ -121,22 +135,22 @@ func (p *imapProber) open(ctx context.Context, t *Trace, loginReason Reason, opt
 	return c, rc, nil
 }
 
-// startTLS asks CAPABILITY and sends STARTTLS on the plain-text conn, then completes the
-// handshake (startedTLS).
-func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) (net.Conn, *bufio.Reader, error) {
-	t.Begin("capability")
-	done, untagged, err := imapCommand(conn, br, "a1", "CAPABILITY")
-	if err != nil {
-		return nil, nil, Wrap(ctx, t, err)
+// startTLS sends STARTTLS on the plain-text conn, then completes the handshake
+// (startedTLS). Whether the server offers it is told by greetingCaps, the greeting's
+// capability code, or else by a CAPABILITY asked first.
+func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader, greetingCaps []imapResponse) (net.Conn, *bufio.Reader, error) {
+	caps := greetingCaps
+	if caps == nil {
+		var err error
+		if caps, err = askIMAPCapabilities(ctx, t, conn, br); err != nil {
+			return nil, nil, err
+		}
 	}
-	if done.Status != "OK" {
-		return nil, nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("CAPABILITY answered %s %q", done.Status, truncate(done.Text)))
-	}
-	if !imapHasCapability(untagged, "STARTTLS") {
+	if !imapHasCapability(caps, "STARTTLS") {
 		return nil, nil, Fail(t, ReasonTLS, 0, errors.New("server does not offer STARTTLS"))
 	}
 	t.Begin("starttls")
-	done, _, err = imapCommand(conn, br, "a2", "STARTTLS")
+	done, _, err := imapCommand(conn, br, "a2", "STARTTLS")
 	if err != nil {
 		return nil, nil, Wrap(ctx, t, err)
 	}
@@ -144,6 +158,20 @@ func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *
 		return nil, nil, Fail(t, ReasonTLS, 0, fmt.Errorf("STARTTLS answered %s %q", done.Status, truncate(done.Text)))
 	}
 	return p.startedTLS(ctx, t, conn, br)
+}
+
+// askIMAPCapabilities sends CAPABILITY on the plain-text conn and returns the untagged
+// responses to it. Phase: capability.
+func askIMAPCapabilities(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader) ([]imapResponse, error) {
+	t.Begin("capability")
+	done, untagged, err := imapCommand(conn, br, "a1", "CAPABILITY")
+	if err != nil {
+		return nil, Wrap(ctx, t, err)
+	}
+	if done.Status != "OK" {
+		return nil, Fail(t, ReasonProtocol, 0, fmt.Errorf("CAPABILITY answered %s %q", done.Status, truncate(done.Text)))
+	}
+	return untagged, nil
 }
 
 // imapFail turns an imapclient error into an *Error: a NO/BAD/BYE status (*imap.Error)

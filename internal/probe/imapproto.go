@@ -74,6 +74,22 @@ func imapCommand(w io.Writer, br *bufio.Reader, tag, command string) (done imapR
 	return done, untagged, syntaxErrorf("imap %s: more than %d response lines", command, maxReplyLines)
 }
 
+// imapGreetingCapabilities returns the capabilities a greeting's "[CAPABILITY ...]" code
+// lists, as the untagged CAPABILITY response imapHasCapability reads, or nil when the
+// greeting has no such code (Axigen's has none; Dovecot's has one).
+func imapGreetingCapabilities(greeting imapResponse) []imapResponse {
+	const code = "[CAPABILITY "
+	text := greeting.Text
+	if len(text) < len(code) || !strings.EqualFold(text[:len(code)], code) {
+		return nil
+	}
+	list, _, ok := strings.Cut(text[len(code):], "]")
+	if !ok {
+		return nil
+	}
+	return []imapResponse{{Tag: "*", Status: "CAPABILITY", Text: list}}
+}
+
 // imapHasCapability reports whether any untagged CAPABILITY response lists capability.
 func imapHasCapability(untagged []imapResponse, capability string) bool {
 	for _, r := range untagged {

@@ -130,6 +130,33 @@ func TestParseIMAPGreeting(t *testing.T) {
 	}
 }
 
+func TestIMAPGreetingCapabilities(t *testing.T) {
+	tests := []struct {
+		greeting string
+		starttls bool
+		some     bool // a capability list was found
+	}{
+		{"* OK [CAPABILITY IMAP4rev1 SASL-IR STARTTLS LOGINDISABLED] Dovecot ready.", true, true},
+		{"* OK [capability IMAP4rev1 starttls] hi", true, true},
+		{"* OK [CAPABILITY IMAP4rev1] hi", false, true},
+		{"* OK Axigen-10.6.30 (Linux/x64) IMAP4rev1 service is ready", false, false},
+		{"* OK [CAPABILITY IMAP4rev1 STARTTLS no closing bracket", false, false},
+		{"* OK [CAPABILITYX STARTTLS] not the code", false, false},
+		{"* OK STARTTLS [CAPABILITY STARTTLS] not at the start", false, false},
+		{"* OK [ALERT] STARTTLS", false, false},
+	}
+	for _, tt := range tests {
+		r, err := parseIMAPGreeting(tt.greeting)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.greeting, err)
+		}
+		caps := imapGreetingCapabilities(r)
+		if (caps != nil) != tt.some || imapHasCapability(caps, "STARTTLS") != tt.starttls {
+			t.Errorf("%q: capabilities %+v; want a list %t, STARTTLS %t", tt.greeting, caps, tt.some, tt.starttls)
+		}
+	}
+}
+
 func TestIMAPCommand(t *testing.T) {
 	var sent bytes.Buffer
 	br := reader("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n* OK noise\r\na1 OK done\r\n")
@@ -151,9 +178,12 @@ func TestIMAPCommand(t *testing.T) {
 func FuzzIMAPCommand(f *testing.F) {
 	f.Add([]byte("* CAPABILITY IMAP4rev1 STARTTLS\r\na1 OK done\r\n"))
 	f.Add([]byte("* OK hi\r\n"))
+	f.Add([]byte("* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n"))
 	f.Add([]byte("a1 BAD\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _ = parseIMAPGreeting(string(in))
+		if g, err := parseIMAPGreeting(string(in)); err == nil {
+			_ = imapHasCapability(imapGreetingCapabilities(g), "STARTTLS")
+		}
 		done, untagged, err := imapCommand(io.Discard, newLineReader(bytes.NewReader(in)), "a1", "CAPABILITY")
 		if err != nil {
 			return
