@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -22,7 +23,8 @@ const (
 
 // tlsConfig builds the client TLS configuration for spec. Verification is done in
 // VerifyConnection rather than by crypto/tls itself so that the peer certificate (and its
-// expiry) is recorded in the trace even when verification fails.
+// expiry) is recorded in the trace even when verification fails, and so that a chain
+// verified before is not verified again (tlsClient.verify).
 func tlsConfig(spec *Spec, t *Trace) (*tls.Config, error) {
 	var roots *x509.CertPool
 	if spec.CAFile != "" {
@@ -45,7 +47,7 @@ func tlsConfig(spec *Spec, t *Trace) (*tls.Config, error) {
 		InsecureSkipVerify: true, // verified below, after the certificate is recorded
 		MinVersion:         tls.VersionTLS12,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			err := verifyPeer(cs, roots, serverName)
+			err := spec.tlsClient.verify(cs, roots, serverName, time.Now())
 			t.SetTLS(cs, err == nil)
 			if skip {
 				return nil
@@ -95,16 +97,43 @@ var caCache = struct {
 }{pools: map[string]caEntry{}}
 
 // tlsClient is what a prober remembers between its TLS handshakes: the key-exchange group
-// the server chose, and, when the check resumes sessions (Spec.TLSFullEvery > 1), its
-// session cache and when the next full handshake is due. Safe for concurrent use.
+// the server chose, the certificate chain it verified last, and, when the check resumes
+// sessions (Spec.TLSFullEvery > 1), its session cache and when the next full handshake is
+// due. Safe for concurrent use; a nil *tlsClient remembers nothing.
 type tlsClient struct {
-	mu         sync.Mutex
-	curve      tls.CurveID // the server's choice last time; 0 until known
-	handshakes int
-	sessions   tls.ClientSessionCache // nil: every handshake is full
-	sinceFull  int                    // resumed handshakes since the last full one
-	notAfter   time.Time              // certificate expiry seen at the last full handshake
-	failed     bool                   // the last handshake failed
+	mu            sync.Mutex
+	curve         tls.CurveID // the server's choice last time; 0 until known
+	handshakes    int
+	sessions      tls.ClientSessionCache // nil: every handshake is full
+	sinceFull     int                    // resumed handshakes since the last full one
+	notAfter      time.Time              // certificate expiry seen at the last full handshake
+	failed        bool                   // the last handshake failed
+	verified      verifiedChain          // the last chain verify accepted
+	verifications int                    // chains verified in full, for tests
+}
+
+// verifiedChain is a certificate chain that passed verification: the server's
+// certificates as sent, the roots and name they were verified against, and the window
+// in which every certificate of the chain x509 built from them is valid.
+type verifiedChain struct {
+	raw                 [][]byte
+	roots               *x509.CertPool
+	name                string
+	notBefore, notAfter time.Time
+}
+
+// vouchesFor reports whether v answers for certs verified against roots and name at now.
+func (v *verifiedChain) vouchesFor(certs []*x509.Certificate, roots *x509.CertPool, name string, now time.Time) bool {
+	if v.raw == nil || v.roots != roots || v.name != name || len(certs) != len(v.raw) ||
+		now.Before(v.notBefore) || now.After(v.notAfter) {
+		return false
+	}
+	for i, c := range certs {
+		if !bytes.Equal(c.Raw, v.raw[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func newTLSClient(spec *Spec) *tlsClient {
@@ -174,14 +203,62 @@ func (c *tlsClient) done(cs tls.ConnectionState, err error) {
 	}
 }
 
-func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, serverName string) error {
-	if len(cs.PeerCertificates) == 0 {
-		return fmt.Errorf("server sent no certificate")
+// verify checks the server's certificate chain against roots for serverName at now. A
+// chain identical byte for byte to the last one this client accepted, against the same
+// roots (caPool returns the same pool until the CA file changes) and name, is accepted
+// without verifying it again while now is inside the validity window of the chain
+// verification built: x509 verification depends on nothing else, so the answer would be
+// the same, and it was 190 µs of CPU per handshake (docs/BENCHMARKS.md, "Footprint at
+// scale"). What makes a handshake a proof of the server's key, its signature over the
+// handshake with the certificate's key, crypto/tls checks on every handshake; a failure
+// is never remembered.
+func (c *tlsClient) verify(cs tls.ConnectionState, roots *x509.CertPool, serverName string, now time.Time) error {
+	if c == nil { // a Spec that did not come through New
+		_, err := verifyPeer(cs, roots, serverName, now)
+		return err
 	}
-	opts := x509.VerifyOptions{Roots: roots, DNSName: serverName, Intermediates: x509.NewCertPool()}
+	c.mu.Lock()
+	known := c.verified.vouchesFor(cs.PeerCertificates, roots, serverName, now)
+	c.mu.Unlock()
+	if known {
+		return nil
+	}
+	chain, err := verifyPeer(cs, roots, serverName, now)
+	if err != nil {
+		return err
+	}
+	v := verifiedChain{roots: roots, name: serverName, notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
+	for _, cert := range chain[1:] {
+		if cert.NotBefore.After(v.notBefore) {
+			v.notBefore = cert.NotBefore
+		}
+		if cert.NotAfter.Before(v.notAfter) {
+			v.notAfter = cert.NotAfter
+		}
+	}
+	for _, cert := range cs.PeerCertificates {
+		v.raw = append(v.raw, cert.Raw)
+	}
+	c.mu.Lock()
+	c.verified = v
+	c.verifications++
+	c.mu.Unlock()
+	return nil
+}
+
+// verifyPeer verifies the server's certificate chain against roots (the system's when
+// nil) for serverName at now, and returns the first chain x509 built.
+func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, serverName string, now time.Time) ([]*x509.Certificate, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return nil, fmt.Errorf("server sent no certificate")
+	}
+	opts := x509.VerifyOptions{Roots: roots, DNSName: serverName, Intermediates: x509.NewCertPool(), CurrentTime: now}
 	for _, c := range cs.PeerCertificates[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	_, err := cs.PeerCertificates[0].Verify(opts)
-	return err
+	chains, err := cs.PeerCertificates[0].Verify(opts)
+	if err != nil {
+		return nil, err
+	}
+	return chains[0], nil
 }

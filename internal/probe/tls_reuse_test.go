@@ -2,6 +2,8 @@ package probe
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -192,4 +194,91 @@ func copyFile(t *testing.T, from, to string) {
 func runWith(t *testing.T, p Prober) (*Trace, error) {
 	t.Helper()
 	return Run(t.Context(), p, 10*time.Second)
+}
+
+// peerState is the connection state of a handshake with the server certificate of c.
+func peerState(t *testing.T, c *mailtest.Certs) tls.ConnectionState {
+	t.Helper()
+	block, _ := pem.Decode(c.CertPEM)
+	if block == nil {
+		t.Fatal("server certificate: no PEM block")
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}
+}
+
+// TestVerifiedChainRemembered: a chain verified once is not verified again for the same
+// roots and name while it is valid, and nothing else rides on that: another chain,
+// another name, other roots, or a moment outside the chain's validity is verified in
+// full and fails as it must; a failure is not remembered.
+func TestVerifiedChainRemembered(t *testing.T) {
+	now := time.Now()
+	good := newCerts(t, mailtest.CertOptions{NotAfter: now.Add(24 * time.Hour)})
+	other := newCerts(t, mailtest.CertOptions{}) // another CA, same names
+	roots, err := caPool(good.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoots, err := caPool(other.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tlsClient{}
+	verify := func(cs tls.ConnectionState, roots *x509.CertPool, name string, at time.Time) (int, error) {
+		before := c.verifications
+		err := c.verify(cs, roots, name, at)
+		return c.verifications - before, err
+	}
+	cs := peerState(t, good)
+	if n, err := verify(cs, roots, "localhost", now); err != nil || n != 1 {
+		t.Fatalf("first verification: %v, %d full verifications; want nil, 1", err, n)
+	}
+	if n, err := verify(cs, roots, "localhost", now.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("the same chain again: %v, %d full verifications; want nil, 0", err, n)
+	}
+	for _, tc := range []struct {
+		name  string
+		cs    tls.ConnectionState
+		roots *x509.CertPool
+		host  string
+		at    time.Time
+	}{
+		{"a chain from another CA", peerState(t, other), roots, "localhost", now},
+		{"another name", cs, roots, "mail.example.test", now},
+		{"other roots", cs, otherRoots, "localhost", now},
+		{"after the certificate expired", cs, roots, "localhost", now.Add(25 * time.Hour)},
+		{"before it was valid", cs, roots, "localhost", now.Add(-2 * time.Hour)},
+		{"no certificate", tls.ConnectionState{}, roots, "localhost", now},
+	} {
+		if n, err := verify(tc.cs, tc.roots, tc.host, tc.at); err == nil {
+			t.Errorf("%s: accepted (%d full verifications)", tc.name, n)
+		}
+	}
+	if n, err := verify(cs, roots, "localhost", now); err != nil || n != 0 {
+		t.Errorf("the good chain after the failures: %v, %d full verifications; want nil, 0", err, n)
+	}
+}
+
+// TestProbesVerifyTheChainOnce: a prober's probes of one server verify its chain once.
+func TestProbesVerifyTheChainOnce(t *testing.T) {
+	certs := newCerts(t, mailtest.CertOptions{})
+	srv := startFake(t, fakeFor(t, "imap"), mailtest.TLSImplicit, certs)
+	p, err := New(Spec{Protocol: "imap", Address: srv.Addr(), TLS: TLSImplicit, CAFile: certs.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if tr, err := runWith(t, p); err != nil || !tr.TLS().Verified {
+			t.Fatalf("probe %d: %v, TLS %+v", i, err, tr.TLS())
+		}
+	}
+	c := p.(*imapProber).spec.tlsClient
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.verifications != 1 {
+		t.Errorf("3 probes verified the chain %d times, want once", c.verifications)
+	}
 }
