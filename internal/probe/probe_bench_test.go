@@ -71,3 +71,35 @@ func BenchmarkSMTPProbe(b *testing.B) {
 func BenchmarkSMTPProbeBanner(b *testing.B) {
 	benchmarkProbe(b, fakeFor(b, "smtp"), mailtest.TLSNone, Spec{})
 }
+
+// BenchmarkVerifyChain is the certificate check of one full handshake (mailtest's ECDSA
+// P-256 CA and server certificate): "full" verifies the chain with x509, "remembered" is
+// the same chain again, which tlsClient.verify accepts without redoing it.
+func BenchmarkVerifyChain(b *testing.B) {
+	certs, err := mailtest.NewCerts(b.TempDir(), "localhost")
+	if err != nil {
+		b.Fatal(err)
+	}
+	roots, err := caPool(certs.CAFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs := peerState(b, certs)
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := (*tlsClient)(nil).verify(cs, roots, "localhost", time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		c := &tlsClient{}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := c.verify(cs, roots, "localhost", time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

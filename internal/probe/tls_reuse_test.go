@@ -197,7 +197,7 @@ func runWith(t *testing.T, p Prober) (*Trace, error) {
 }
 
 // peerState is the connection state of a handshake with the server certificate of c.
-func peerState(t *testing.T, c *mailtest.Certs) tls.ConnectionState {
+func peerState(t testing.TB, c *mailtest.Certs) tls.ConnectionState {
 	t.Helper()
 	block, _ := pem.Decode(c.CertPEM)
 	if block == nil {
