@@ -208,10 +208,10 @@ func (c *tlsClient) done(cs tls.ConnectionState, err error) {
 // roots (caPool returns the same pool until the CA file changes) and name, is accepted
 // without verifying it again while now is inside the validity window of the chain
 // verification built: x509 verification depends on nothing else, so the answer would be
-// the same, and it cost 66 µs of CPU per handshake (BenchmarkVerifyChain; docs/BENCHMARKS.md, "Footprint at
-// scale"). What makes a handshake a proof of the server's key, its signature over the
-// handshake with the certificate's key, crypto/tls checks on every handshake; a failure
-// is never remembered.
+// the same, and it cost 66 µs of CPU per handshake (BenchmarkVerifyChain;
+// docs/BENCHMARKS.md, "Footprint at scale", item 12). What makes a handshake a proof of
+// the server's key, its signature over the handshake with the certificate's key,
+// crypto/tls checks on every handshake; a failure is never remembered.
 func (c *tlsClient) verify(cs tls.ConnectionState, roots *x509.CertPool, serverName string, now time.Time) error {
 	if c == nil { // a Spec that did not come through New
 		_, err := verifyPeer(cs, roots, serverName, now)
