@@ -136,11 +136,12 @@ func (p *imapProber) open(ctx context.Context, t *Trace, loginReason Reason, opt
 }
 
 // startTLS sends STARTTLS on the plain-text conn, then completes the handshake
-// (startedTLS). Whether the server offers it is told by greetingCaps, the greeting's
-// capability code, or else by a CAPABILITY asked first.
+// (startedTLS). That the server offers it is told by greetingCaps, the greeting's
+// capability code; when that does not list STARTTLS (or is absent), by a CAPABILITY
+// asked first, so that a greeting's list is never the only ground for a failure.
 func (p *imapProber) startTLS(ctx context.Context, t *Trace, conn net.Conn, br *bufio.Reader, greetingCaps []imapResponse) (net.Conn, *bufio.Reader, error) {
 	caps := greetingCaps
-	if caps == nil {
+	if !imapHasCapability(caps, "STARTTLS") {
 		var err error
 		if caps, err = askIMAPCapabilities(ctx, t, conn, br); err != nil {
 			return nil, nil, err

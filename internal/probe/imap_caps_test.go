@@ -138,6 +138,10 @@ func TestIMAPAsksCapabilitiesOncePerState(t *testing.T) {
 		{"the code in the greeting, STARTTLS", &capsServer{greeting: "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready",
 			plain: "IMAP4rev1 STARTTLS LOGINDISABLED", secure: "IMAP4rev1 AUTH=PLAIN", tls: certs.ServerTLSConfig()},
 			login(Spec{TLS: TLSStartTLS, CAFile: certs.CAFile}), 1},
+		// A greeting whose list lacks STARTTLS is not the last word: CAPABILITY is asked.
+		{"the code in the greeting without STARTTLS, STARTTLS", &capsServer{greeting: "* OK [CAPABILITY IMAP4rev1] ready",
+			plain: "IMAP4rev1 STARTTLS LOGINDISABLED", secure: "IMAP4rev1 AUTH=PLAIN", tls: certs.ServerTLSConfig()},
+			login(Spec{TLS: TLSStartTLS, CAFile: certs.CAFile}), 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
