@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/axprobe/axprobe/internal/config"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // TestMain fixes GOMAXPROCS for the package's tests through the environment, as an
@@ -79,5 +81,79 @@ func TestTuneProcs(t *testing.T) {
 	runtime.GOMAXPROCS(3)
 	if got := tuneProcs(true, targetsOf(1, 6, 10*time.Second, time.Second)); got != 0 || runtime.GOMAXPROCS(0) != 3 {
 		t.Errorf("GOMAXPROCS from the environment: tuneProcs %d, GOMAXPROCS %d, want 0 and 3 kept", got, runtime.GOMAXPROCS(0))
+	}
+}
+
+// TestServerSizesProcs: the server sizes GOMAXPROCS to its schedule when it starts and
+// again on every reload (SIGHUP). The environment's GOMAXPROCS, which would win, is unset
+// for it; TestTuneProcs covers that case.
+func TestServerSizesProcs(t *testing.T) {
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	if def < 2 {
+		t.Skipf("one processor here (GOMAXPROCS default %d): nothing to tell apart", def)
+	}
+	before := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
+	t.Setenv("GOMAXPROCS", "") // restored after the test, which unsets it for its server
+	os.Unsetenv("GOMAXPROCS")
+
+	dir, err := os.MkdirTemp("", "axprobe-procs-") // short: the socket path must fit
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	configPath := filepath.Join(dir, "axprobe.yaml")
+	// testTarget's fast interval is 100 ms: each check may ask 10 probes a second.
+	configWith := func(checks int) string {
+		text := "socket: " + filepath.Join(dir, "axprobe.sock") + "\n" + testTarget
+		for i := range checks {
+			text += fmt.Sprintf("      - { name: c%d, protocol: tcp, port: 1 }\n", i)
+		}
+		return text
+	}
+	writeFile(t, configPath, configWith(1)) // 10 probes/s at most: one processor
+	load := func() (*config.Config, error) { return config.Load(configPath, nil, nil) }
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testkit.SyncBuffer
+	log, err := newLogger(&logs, "text", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GOMAXPROCS(def)
+	reloaded := make(chan bool, 1)
+	srv, err := newServer(cfg, load, log, serverHooks{reloaded: func(ok bool) { reloaded <- ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("a server of one check at 10 probes/s started with GOMAXPROCS %d, want 1", got)
+	}
+	defer testkit.Run(t, "daemon", srv.run)()
+	testkit.WaitForLog(t, testkit.Bound, &logs, "axprobe started") // SIGHUP is handled from here on
+	reload := func(checks int) {
+		t.Helper()
+		writeFile(t, configPath, configWith(checks))
+		hup(t)
+		select {
+		case ok := <-reloaded:
+			if !ok {
+				t.Fatalf("reload to %d checks rejected; log:\n%s", checks, logs.String())
+			}
+		case <-time.After(testkit.Bound):
+			t.Fatalf("no reload within %v of SIGHUP; log:\n%s", testkit.Bound, logs.String())
+		}
+	}
+
+	reload(11) // 110 probes/s at most: the default
+	if got := runtime.GOMAXPROCS(0); got != def {
+		t.Errorf("reloaded to 110 probes/s: GOMAXPROCS %d, want the default %d; log:\n%s", got, def, logs.String())
+	}
+	reload(2)
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("reloaded to 20 probes/s: GOMAXPROCS %d, want 1; log:\n%s", got, logs.String())
 	}
 }
