@@ -132,7 +132,7 @@ type clientConn struct {
 	overflow bool // past MaxConns: MONITOR only
 	asked    bool // the request has been read; no longer evictable
 	evicted  bool // its overflow slot was given to a newer connection
-	answered bool // its slot was given back before its short reply was written
+	freed    bool // its slot was given back: before its short reply, or when it ended
 }
 
 // SocketEvent tells Server.Events what happened to the socket file.
@@ -593,32 +593,36 @@ func (s *Server) release(c *clientConn) {
 // freeSlot gives back the slot c holds, if it still holds one. s.mu is held.
 func (s *Server) freeSlot(c *clientConn) {
 	switch {
-	case c.evicted, c.answered:
+	case c.evicted, c.freed:
 		return
 	case c.overflow:
 		s.overflow--
 	default:
 		s.normal--
 	}
-	c.answered = true
+	c.freed = true
 }
 
 // shortReply is the longest reply whose slot is given back before it is written. It is
 // far below any Unix socket's send buffer, so writing it into the connection, which has
 // carried nothing else, cannot block: the connection needs no slot for it. A client that
 // has its answer must find the slot free for its next request, and a handler descheduled
-// between writing and returning would otherwise hold it a while (TestAnsweredMonitorsFreeTheirSlots).
-// A longer reply (a STATUS of many targets) keeps its slot while it is written.
+// between writing and returning would otherwise hold it a while
+// (TestAnsweredMonitorsFreeTheirSlots). A longer reply (a STATUS of many targets) keeps
+// its slot while it is written, within Timeout.
 const shortReply = 4 << 10
 
-// respond writes line as c's reply, giving c's slot back first when line is short.
+// respond writes line and a newline as c's reply, within Timeout, giving c's slot back
+// first when line is short.
 func (s *Server) respond(c *clientConn, line string) error {
 	if len(line) < shortReply {
 		s.mu.Lock()
 		s.freeSlot(c)
 		s.mu.Unlock()
 	}
-	return s.reply(c.conn, line)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(s.timeout()))
+	_, err := io.WriteString(c.conn, line+"\n")
+	return err
 }
 
 // asked marks c's request as read and reports whether c was evicted before that.
@@ -809,13 +813,6 @@ func labelOf(cmd string) string {
 		return "version"
 	}
 	return commandInvalid
-}
-
-// reply writes line and a newline within the write deadline.
-func (s *Server) reply(conn net.Conn, line string) error {
-	_ = conn.SetWriteDeadline(time.Now().Add(s.timeout()))
-	_, err := io.WriteString(conn, line+"\n")
-	return err
 }
 
 var errOversize = fmt.Errorf("request longer than %d bytes", MaxRequest)

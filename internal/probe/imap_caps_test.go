@@ -11,6 +11,7 @@ import (
 
 	"github.com/axprobe/axprobe/internal/mailtest"
 	"github.com/axprobe/axprobe/internal/secret"
+	"github.com/axprobe/axprobe/internal/testkit"
 )
 
 // capsServer is a scripted IMAP listener for the capability exchange. It greets with
@@ -29,23 +30,8 @@ type capsServer struct {
 
 func (s *capsServer) start(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s.counts = map[string]int{}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { s.serve(conn) })
-		}
-	})
-	return ln.Addr().String()
+	return testkit.Listen(t, "tcp", "127.0.0.1:0", s.serve)
 }
 
 func (s *capsServer) count(command string) int {
